@@ -1,0 +1,48 @@
+# Unlearning in- vs out-of-distribution data (Baluta et al., 2024) with fairseq models.
+# Run: `make run` (or `snakemake --profile profiles/default`); see README.md.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from unlearn_study.config import code_hash, validate_config  # noqa: E402
+from unlearn_study import tracking  # noqa: E402
+
+
+configfile: "config.yaml"
+
+
+validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+R = config["results_dir"]
+MODELS = ["base", "reference"]
+SEEDS = config["model"]["seeds"]
+
+
+wildcard_constraints:
+    model="base|reference",
+    seed=r"\d+",
+
+
+include: "rules/data.smk"
+include: "rules/train.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        expand(f"{R}/models/{{model}}/seed{{seed}}/checkpoint.pt", model=MODELS, seed=SEEDS),
+
+
+onstart:
+    tracking.start_parent_run(config, R, workflow.basedir, command=" ".join(sys.argv))
+
+
+onsuccess:
+    tracking.end_parent_run(R, success=True)
+
+
+onerror:
+    tracking.end_parent_run(R, success=False)

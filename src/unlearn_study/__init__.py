@@ -1,0 +1,1 @@
+"""Library behind the unlearning workflow: data, models, scores, unlearning, metrics."""

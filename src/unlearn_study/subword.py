@@ -1,0 +1,58 @@
+"""SentencePiece model (joint, train only) and the fairseq dictionary taken from it."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sentencepiece as spm
+
+log = logging.getLogger(__name__)
+
+# fairseq's Dictionary reserves these four symbols itself; SentencePiece is trained
+# with the same ones so that piece ids line up and none of them is ever a canary piece.
+SPECIALS = {"<s>", "<pad>", "</s>", "<unk>"}
+
+
+def train_sentencepiece(texts: list[str], model_prefix: Path, vocab_size: int, model_type: str,
+                        character_coverage: float, seed_text_path: Path) -> None:
+    """Train a joint SentencePiece model on ``texts`` (deterministic: one thread, no sampling)."""
+    seed_text_path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(seed_text_path),
+        model_prefix=str(model_prefix),
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+        bos_id=0, pad_id=1, eos_id=2, unk_id=3,
+        num_threads=1,
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        minloglevel=2,
+    )
+
+
+def load(model_path: Path) -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_file=str(model_path))
+
+
+def vocabulary_pieces(sp: spm.SentencePieceProcessor) -> list[str]:
+    """All pieces except the special symbols, in id order."""
+    return [sp.id_to_piece(i) for i in range(sp.get_piece_size())
+            if sp.id_to_piece(i) not in SPECIALS and not sp.is_control(i) and not sp.is_unknown(i)]
+
+
+def fairseq_dictionary_lines(sp: spm.SentencePieceProcessor) -> list[str]:
+    """fairseq ``dict.txt`` lines ("piece count") for every non-special piece.
+
+    Taking the dictionary from the vocabulary (not from counts in the binarized data)
+    makes the reference model's inputs independent of the canary settings.
+    """
+    return [f"{piece} 1" for piece in vocabulary_pieces(sp)]
+
+
+def encode(sp: spm.SentencePieceProcessor, texts: list[str]) -> list[str]:
+    return [" ".join(p) for p in sp.encode(list(texts), out_type=str)]
+
+
+def decode(sp: spm.SentencePieceProcessor, pieces: str) -> str:
+    return sp.decode(pieces.split())

@@ -1,0 +1,178 @@
+"""MLflow tracking: one experiment per config, one parent run per ``snakemake``
+invocation, one child run per job.
+
+Default store: ``sqlite:///<results>/mlflow.db`` (the ./mlruns file store is refused by
+recent MLflow). ``MLFLOW_TRACKING_URI`` overrides it, e.g. a tracking server on a
+cluster. Logging never decides a job's fate: once a job's outputs are written, a
+failure inside MLflow is reported in the job log and the outputs stay.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from .config import stable_hash
+
+log = logging.getLogger(__name__)
+
+PARENT_RUN_FILE = ".mlflow_parent_run"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; raised before any job runs."""
+
+
+def tracking_uri(results_dir: str) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{results_dir}/mlflow.db"
+
+
+def git_commit(repo_dir: str | os.PathLike = ".") -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10)
+        commit = out.stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
+
+
+def _retry(fn, *args, attempts: int = 6, **kwargs):
+    """Call an MLflow client method, retrying while sqlite is locked by another job."""
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - MLflow wraps sqlite errors in several types
+            if attempt == attempts - 1 or "locked" not in str(e).lower():
+                raise
+            time.sleep(0.5 * 2**attempt)
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def init_tracking(uri: str, experiment: str, results_dir: str) -> str:
+    """Check the store is reachable, create schema and experiment once; return its id.
+
+    Runs once in the main Snakemake process, before parallel jobs: creating the sqlite
+    schema from many processes at once fails.
+    """
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).read()
+        except Exception as e:  # noqa: BLE001
+            raise TrackingError(f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) is unreachable: {e}") from None
+    elif uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        client = _client(uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
+        return client.create_experiment(experiment, artifact_location=location)
+    except TrackingError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise TrackingError(f"MLflow tracking store {uri} cannot be used: {e}") from None
+
+
+def start_parent_run(config: dict, results_dir: str, workflow_dir: str, command: str = "") -> str:
+    """Open the run that groups this invocation's jobs; remember its id for the jobs."""
+    uri = tracking_uri(results_dir)
+    experiment_id = init_tracking(uri, config["experiment"], results_dir)
+    client = _client(uri)
+    run = client.create_run(experiment_id, run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}", tags={
+        "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir), "command": command})
+    client.log_dict(run.info.run_id, config, "config.yaml")
+    (Path(results_dir) / PARENT_RUN_FILE).write_text(run.info.run_id)
+    return run.info.run_id
+
+
+def end_parent_run(results_dir: str, success: bool) -> None:
+    path = Path(results_dir) / PARENT_RUN_FILE
+    if not path.exists():
+        return
+    with contextlib.suppress(Exception):
+        _client(tracking_uri(results_dir)).set_terminated(path.read_text().strip(), "FINISHED" if success else "FAILED")
+
+
+class JobRun:
+    """A child run for one job. Every method logs a warning instead of raising."""
+
+    def __init__(self, client, run_id: str | None):
+        self.client, self.run_id = client, run_id
+
+    def _safe(self, what: str, fn, *args, **kwargs):
+        if self.run_id is None:
+            return
+        try:
+            _retry(fn, self.run_id, *args, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            log.warning("MLflow: could not %s (outputs are unaffected): %s", what, e)
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        flat = [Param(k, str(v)[:6000]) for k, v in _flatten(params).items()]
+        self._safe("log params", self.client.log_batch, params=flat)
+
+    def log_metrics(self, metrics: dict, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        rows = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v is not None]
+        self._safe("log metrics", self.client.log_batch, metrics=rows)
+
+    def log_artifact(self, path, artifact_path: str | None = None) -> None:
+        if Path(path).exists():
+            self._safe(f"log artifact {path}", self.client.log_artifact, str(path), artifact_path)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@contextlib.contextmanager
+def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow_dir: str = "."):
+    """Child run of the current invocation's parent run, tagged for comparison in the UI."""
+    run_id, client = None, None
+    try:
+        uri = tracking_uri(results_dir)
+        client = _client(uri)
+        experiment = _retry(client.get_experiment_by_name, config["experiment"])
+        experiment_id = experiment.experiment_id if experiment else init_tracking(uri, config["experiment"], results_dir)
+        parent = Path(results_dir) / PARENT_RUN_FILE
+        tags = {"rule": rule, "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
+                "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir)}
+        tags.update({f"wildcard.{k}": str(v) for k, v in wildcards.items()})
+        if parent.exists():
+            tags["mlflow.parentRunId"] = parent.read_text().strip()
+        name = rule + (f"[{tags['wildcards']}]" if wildcards else "")
+        run_id = _retry(client.create_run, experiment_id, run_name=name, tags=tags).info.run_id
+    except Exception as e:  # noqa: BLE001
+        log.warning("MLflow: no run for this job (outputs are unaffected): %s", e)
+    tracker = JobRun(client, run_id)
+    status = "FAILED"
+    try:
+        yield tracker
+        status = "FINISHED"
+    finally:
+        tracker._safe("close the run", client.set_terminated if client else None, status) if run_id else None
