@@ -233,7 +233,7 @@ def score(
 ) -> np.ndarray:
     """Bits per sequence (float64) for every pair, in the original pair order.
 
-    Runs under ``torch.inference_mode`` and puts the model in eval mode. ``progress`` is
+    Runs under ``torch.inference_mode`` in eval mode (the previous mode is restored). ``progress`` is
     called as ``progress(done, total)`` after each batch; otherwise progress is logged at
     INFO level at most every ``log_every_s`` seconds (nothing for short runs).
     ``device`` defaults to the device of the model's parameters.
@@ -243,6 +243,7 @@ def score(
         m.to(device)
         if isinstance(model, LoadedModel):
             model.device = torch.device(device)
+    was_training = m.training
     m.eval()
     total = len(encoded)
     out = np.full(total, np.nan, dtype=np.float64)
@@ -260,6 +261,7 @@ def score(
                 if now - last_log >= log_every_s:
                     logger.info("scored %d/%d pairs (%.0f s)", done, total, now - start)
                     last_log = now
+    m.train(was_training)
     return out
 
 

@@ -27,6 +27,8 @@ def train_args(cfg: dict, data_dir: Path, save_dir: Path, seed: int) -> list:
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", cfg["clip_norm"],
         "--lr", cfg["lr"], "--lr-scheduler", "inverse_sqrt", "--warmup-updates", cfg["warmup_updates"],
         "--max-tokens", cfg["max_tokens"], "--max-epoch", cfg["max_epoch"],
+        # fairseq otherwise rounds batches to multiples of 8 and can skip a remainder.
+        "--required-batch-size-multiple", 1,
         "--no-epoch-checkpoints", "--keep-last-epochs", 1,
         "--log-format", "json", "--log-interval", 20, "--num-workers", 0,
     ]
@@ -40,11 +42,12 @@ def parse_epoch_log(log_path: Path) -> list[dict]:
         if start < 0 or not line.rstrip().endswith("}"):
             continue
         record = json.loads(line[start:])
-        if not any(k.startswith(("train_", "valid_")) for k in record):
+        if "train_loss" not in record and "valid_loss" not in record:
             continue  # a within-epoch progress line
         epoch = int(record.pop("epoch"))
         # A resumed epoch is logged again; the later record wins.
-        epochs.setdefault(epoch, {"epoch": epoch}).update({k: float(v) for k, v in record.items() if _is_number(v)})
+        epochs.setdefault(epoch, {"epoch": epoch}).update(
+            {k: float(v) for k, v in record.items() if k.startswith(("train_", "valid_")) and _is_number(v)})
     return [epochs[e] for e in sorted(epochs)]
 
 

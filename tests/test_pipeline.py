@@ -1,0 +1,92 @@
+"""Integration: the tiny config through Snakemake on CPU (a few minutes)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+pytestmark = pytest.mark.integration
+
+
+def snakemake(results: Path, *args: str, extra_config: dict | None = None) -> subprocess.CompletedProcess:
+    configs = ["config/tiny.yaml"]
+    override = results.parent / f"override-{results.name}.yaml"
+    override.write_text(yaml.safe_dump({"results_dir": str(results), **(extra_config or {})}))
+    configs.append(str(override))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run([SNAKEMAKE, "--cores", "2", "--configfile", *configs, *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of each job in a dry run's output."""
+    jobs = []
+    for block in re.split(r"\n(?=\[.*\]\n)", dry_run_output):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"wildcards: (.*)", block)
+            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    run = snakemake(results)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return results
+
+
+def test_outputs_exist(tiny_run):
+    for model in ("base", "reference"):
+        assert (tiny_run / f"models/{model}/seed1/checkpoint.pt").stat().st_size > 0
+        assert (tiny_run / f"benchmarks/train_{model}_seed1.tsv").exists()
+    for name in ("id_candidates", "id_population", "canaries", "canary_population"):
+        assert (tiny_run / f"data/sets/{name}.parquet").exists()
+
+
+def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    train = [r for r in children if r.data.tags["rule"] == "train_model"]
+    assert sorted(r.data.tags["wildcards"] for r in train) == ["model=base,seed=1", "model=reference,seed=1"]
+    for r in train:
+        assert {"config_hash", "git_commit"} <= set(r.data.tags)
+        history = client.get_metric_history(r.info.run_id, "train_loss")
+        assert [m.step for m in history] == [1, 2, 3]
+        assert "valid_loss" in r.data.metrics
+
+
+def test_dry_run_afterwards_has_nothing_to_do(tiny_run):
+    run = snakemake(tiny_run, "-n")
+    assert run.returncode == 0, run.stderr
+    assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_canary_change_retrains_base_but_not_reference(tiny_run):
+    run = snakemake(tiny_run, "-n", extra_config={"canaries": {"per_level": 13}})
+    assert run.returncode == 0, run.stderr
+    jobs = scheduled_jobs(run.stdout + run.stderr)
+    assert ("train_model", "model=base, seed=1") in jobs
+    assert ("train_model", "model=reference, seed=1") not in jobs
+    assert ("binarize", "model=reference") not in jobs
+
+
+def test_malformed_config_fails_before_any_job(tmp_path):
+    results = tmp_path / "results"
+    run = snakemake(results, extra_config={"canaries": {"per_level": -3}})
+    assert run.returncode != 0
+    assert "config key 'canaries.per_level'" in run.stderr + run.stdout
+    assert not results.exists()
