@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import unlearn_study.fairseq_plugin as _plugin
+from unlearn_study.fairseq_run import plugin_dir
 
-PLUGIN_DIR = os.path.dirname(_plugin.__file__)
+PLUGIN_DIR = plugin_dir()
 VOCAB = 40  # pseudo-pieces per side
 SRC_LANG, TGT_LANG = "src", "tgt"
 

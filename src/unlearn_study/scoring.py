@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -33,13 +32,6 @@ import torch
 logger = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
-
-
-def plugin_dir() -> str:
-    """Directory of the fairseq ``--user-dir`` plugin (pass it to every fairseq CLI)."""
-    import unlearn_study.fairseq_plugin as plugin
-
-    return os.path.dirname(plugin.__file__)
 
 
 @dataclass
