@@ -10,6 +10,7 @@ min_version("8.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from unlearn_study.config import code_hash, validate_config  # noqa: E402
 from unlearn_study import tracking  # noqa: E402
+from unlearn_study.forget_sets import forget_set_names  # noqa: E402
 
 
 configfile: "config.yaml"
@@ -19,22 +20,26 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 R = config["results_dir"]
 MODELS = ["base", "reference"]
 SEEDS = config["model"]["seeds"]
+FORGET_SETS = forget_set_names(config)
 
 
 wildcard_constraints:
     model="base|reference",
     seed=r"\d+",
+    forget_set="|".join(FORGET_SETS),
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/score.smk"
 
 
 rule all:
     default_target: True
     input:
-        expand(f"{R}/models/{{model}}/seed{{seed}}/checkpoint.pt", model=MODELS, seed=SEEDS),
+        rules.example_table.output,
+        expand(f"{R}/forget_sets/{{name}}.neighbours.parquet", name=FORGET_SETS),
 
 
 onstart:

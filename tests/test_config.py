@@ -53,3 +53,10 @@ def test_hashes_are_stable_and_sensitive():
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
     assert code_hash("jobs:train_model") != code_hash("jobs:prepare_corpus")
     assert code_hash("corpus", "io") == code_hash("io", "corpus")
+
+
+def test_forget_set_larger_than_its_bucket_is_rejected():
+    config = default_config()
+    config["forget_sets"]["size"] = config["id_sets"]["n_candidates"] // 3 + 1
+    with pytest.raises(ConfigError, match=r"'forget_sets.size': .* larger than a tercile of id_sets.n_candidates"):
+        validate_config(config)

@@ -69,6 +69,24 @@ def check_semantics(config: dict) -> None:
             raise ConfigError(f"config key 'corpus.test_books': books {sorted(overlap)} are also in corpus.valid_books")
     if corpus["min_words"] > corpus["max_words"]:
         raise ConfigError("config key 'corpus.min_words': must not exceed corpus.max_words")
+    check_forget_set_sizes(config)
+
+
+def check_forget_set_sizes(config: dict) -> None:
+    """Every forget set must fit in its bucket (terciles hold about a third of a kind)."""
+    fs, canaries = config["forget_sets"], config["canaries"]
+    n_ood = canaries["per_level"] * len(canaries["repetitions"])
+    buckets = {}
+    if "id" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
+        buckets["a tercile of id_sets.n_candidates"] = config["id_sets"]["n_candidates"] // 3
+    if "ood" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
+        buckets["a tercile of the canaries (canaries.per_level x levels)"] = n_ood // 3
+    if "ood" in fs["kinds"] and "repetition" in fs["groupings"]:
+        buckets["canaries.per_level"] = canaries["per_level"]
+    for what, available in buckets.items():
+        if fs["size"] > available:
+            raise ConfigError(f"config key 'forget_sets.size': {fs['size']} is larger than {what} ({available}); "
+                              f"allowed values: 1..{available}")
 
 
 def stable_hash(obj, length: int = 12) -> str:

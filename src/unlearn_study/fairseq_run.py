@@ -44,3 +44,8 @@ def device_flags(device: str) -> list[str]:
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return []
     return ["--cpu"]
+
+
+def torch_device(device: str) -> str:
+    """torch device name for the configured device ('auto' picks CUDA when present)."""
+    return "cpu" if device_flags(device) else "cuda"

@@ -11,10 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import binarize as binarize_mod
-from . import corpus, sets, subword, tracking, training
+from . import corpus, examples, fairseq_run, forget_sets, neighbours, plots, scoring, sets, subword, tracking, training
 from .io import write_json, write_lines, write_parquet
 
 log = logging.getLogger("unlearn_study")
@@ -104,3 +105,61 @@ def train_model(smk, run) -> None:
     for record in epochs:
         run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
     run.log_artifact(smk.output.epochs)
+
+
+def example_pool(smk, run) -> None:
+    p = smk.params.scoring
+    sp = subword.load(smk.input.spm)
+    pool = examples.scoring_pool(*(pd.read_parquet(smk.input[name]) for name in
+                                   ("candidates", "population", "canaries", "canary_population", "test")),
+                                 test_sample=p["test_sample"], seed=p["seed"], sp=sp)
+    write_parquet(pool, smk.output[0])
+    run.log_metrics(pool["kind"].value_counts().rename(lambda k: f"n_{k}").to_dict())
+
+
+def score_model(smk, run) -> None:
+    pool = pd.read_parquet(smk.input.pool)
+    model = scoring.load_model(smk.input.checkpoint, smk.input.data, device=fairseq_run.torch_device(smk.params.device))
+    encoded = scoring.encode_pairs(model.src_dict, model.tgt_dict, pool["src_pieces"], pool["tgt_pieces"],
+                                   max_tokens=smk.params.max_tokens)
+    bits = scoring.score(model, encoded)
+    write_parquet(pd.DataFrame({"example_id": pool["example_id"], "bits": bits}), smk.output[0])
+    run.log_metrics({"mean_bits_per_token": float(np.mean(scoring.bits_per_token(bits, encoded.target_lengths)))})
+
+
+def example_table(smk, run) -> None:
+    pool = pd.read_parquet(smk.input.pool)
+
+    def aligned(paths):
+        return [pd.read_parquet(p).set_index("example_id").loc[pool["example_id"], "bits"].to_numpy() for p in paths]
+
+    table = examples.example_table(pool, aligned(smk.input.base), aligned(smk.input.reference))
+    write_parquet(table, smk.output.table)
+    plots.memorisation_vs_difficulty(table, smk.output.mem_vs_diff)
+    plots.exposure_by_repetition(table, smk.output.exposure)
+    run.log_metrics(examples.summary(table))
+    for path in smk.output:
+        run.log_artifact(path)
+
+
+def select_forget_sets(smk, run) -> None:
+    p = smk.params.forget_sets
+    table = pd.read_parquet(smk.input.table)
+    for name, path in zip(smk.params.names, smk.output):
+        write_parquet(forget_sets.select(table, name, p["size"], p["seed"]), path)
+    run.log_metrics({"n_forget_sets": len(smk.params.names)})
+
+
+def find_neighbours(smk, run) -> None:
+    """Neighbours among the base model's training pairs and among the ID population."""
+    sp = subword.load(smk.input.spm)
+    table = pd.read_parquet(smk.input.table)
+    retained = pd.read_parquet(smk.input.retained)
+    retained = pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"], "tgt": retained["tgt"],
+                             "src_pieces": subword.encode(sp, list(retained["src"])),
+                             "tgt_pieces": subword.encode(sp, list(retained["tgt"]))})
+    training = pd.concat([retained, table[table["kind"].isin(["id", "ood"])][retained.columns]], ignore_index=True)
+    population = table[table["kind"] == "id_population"]
+    result = neighbours.nearest(pd.read_parquet(smk.input.forget), training, population, smk.params.k)
+    write_parquet(result, smk.output[0])
+    run.log_metrics(result.groupby("group")["similarity"].mean().rename(lambda g: f"{g}_similarity_mean").to_dict())
