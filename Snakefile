@@ -21,25 +21,28 @@ R = config["results_dir"]
 MODELS = ["base", "reference"]
 SEEDS = config["model"]["seeds"]
 FORGET_SETS = forget_set_names(config)
+METHODS = config["unlearning"]["methods"]
 
 
 wildcard_constraints:
     model="base|reference",
     seed=r"\d+",
     forget_set="|".join(FORGET_SETS),
+    method="|".join(METHODS),
 
 
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/score.smk"
+include: "rules/unlearn.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.example_table.output,
-        expand(f"{R}/forget_sets/{{name}}.neighbours.parquet", name=FORGET_SETS),
+        expand(f"{R}/unlearning/{{method}}/{{name}}/steps.parquet", method=METHODS, name=FORGET_SETS),
 
 
 onstart:

@@ -70,6 +70,13 @@ def check_semantics(config: dict) -> None:
     if corpus["min_words"] > corpus["max_words"]:
         raise ConfigError("config key 'corpus.min_words': must not exceed corpus.max_words")
     check_forget_set_sizes(config)
+    unlearning = config["unlearning"]
+    if 0 not in unlearning["eval_steps"]:
+        raise ConfigError("config key 'unlearning.eval_steps': must include step 0 (the model before unlearning)")
+    beyond = [s for s in unlearning["eval_steps"] if s > unlearning["steps"]]
+    if beyond:
+        raise ConfigError(f"config key 'unlearning.eval_steps': steps {beyond} are beyond unlearning.steps "
+                          f"({unlearning['steps']}); allowed values: 0..{unlearning['steps']}")
 
 
 def check_forget_set_sizes(config: dict) -> None:

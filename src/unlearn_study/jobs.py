@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from . import binarize as binarize_mod
-from . import corpus, examples, fairseq_run, forget_sets, neighbours, plots, scoring, sets, subword, tracking, training
+from . import (corpus, examples, fairseq_run, forget_sets, neighbours, plots, scoring, sets, subword, tracking,
+               training, unlearning)
 from .io import write_json, write_lines, write_parquet
 
 log = logging.getLogger("unlearn_study")
@@ -163,3 +164,58 @@ def find_neighbours(smk, run) -> None:
     result = neighbours.nearest(pd.read_parquet(smk.input.forget), training, population, smk.params.k)
     write_parquet(result, smk.output[0])
     run.log_metrics(result.groupby("group")["similarity"].mean().rename(lambda g: f"{g}_similarity_mean").to_dict())
+
+
+def _encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
+    return scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens=max_tokens)
+
+
+def unlearn(smk, run) -> None:
+    """Unlearn one forget set with one method; tables first, MLflow after."""
+    p = smk.params.unlearning
+    method, name = smk.wildcards.method, smk.wildcards.forget_set
+    kind, grouping, bucket = name.split("-", 2)
+    run.log_params({"forget_set": name, "kind": kind, "grouping": grouping, "bucket": bucket, "method": method})
+    sp = subword.load(smk.input.spm)
+    model = scoring.load_model(smk.input.checkpoint, smk.input.data, device=fairseq_run.torch_device(smk.params.device))
+    table = pd.read_parquet(smk.input.table)
+    forget = pd.read_parquet(smk.input.forget)
+    neighbour_table = pd.read_parquet(smk.input.neighbours)
+    unique_neighbours = neighbour_table.drop_duplicates("example_id")
+    test = pd.read_parquet(smk.input.test)
+    test = test.assign(src_pieces=subword.encode(sp, list(test["src"])), tgt_pieces=subword.encode(sp, list(test["tgt"])))
+    retained = pd.read_parquet(smk.input.retained)
+    order = np.random.default_rng(p["seed"]).permutation(len(retained))
+    n = min(p["retain_sample"], len(retained) // 2)
+    retain_eval, retain_train = retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
+    retain_eval = retain_eval.assign(src_pieces=subword.encode(sp, list(retain_eval["src"])),
+                                     tgt_pieces=subword.encode(sp, list(retain_eval["tgt"])))
+    retain_train = retain_train.assign(src_pieces=subword.encode(sp, list(retain_train["src"])),
+                                       tgt_pieces=subword.encode(sp, list(retain_train["tgt"])))
+    max_tokens = smk.params.max_tokens
+    data = unlearning.EvalData(
+        forget=forget,
+        forget_pairs=_encode(model, forget, max_tokens),
+        population=_encode(model, table[table["kind"] == examples.POPULATION_OF[kind]], max_tokens),
+        neighbours=neighbour_table[["forget_id", "group", "example_id"]],
+        neighbour_pairs=_encode(model, unique_neighbours, max_tokens),
+        neighbour_ids=unique_neighbours["example_id"].tolist(),
+        test_pairs=_encode(model, test, max_tokens),
+        test_references=test["tgt"].tolist(),
+        retain_pairs=_encode(model, retain_eval, max_tokens),
+        retain_train_pairs=_encode(model, retain_train, max_tokens),
+        decode=lambda pieces: subword.decode(sp, pieces),
+        beam=p["beam"],
+    )
+    per_example, per_step, status = unlearning.unlearn(model, data, p, method)
+    per_example = per_example.assign(forget_set=name, method=method, grouping=grouping, bucket=bucket)
+    per_step = per_step.assign(forget_set=name, method=method, kind=kind, grouping=grouping, bucket=bucket, status=status)
+    write_parquet(per_example, smk.output.examples)
+    write_parquet(per_step, smk.output.steps)
+    write_json({"status": status, **{k: round(v, 3) for k, v in data.timings.items()}}, smk.output.status)
+    for row in per_step.to_dict("records"):
+        run.log_metrics({k: v for k, v in row.items() if isinstance(v, float)}, step=int(row["step"]))
+    run.log_params({k: per_step[k].iloc[0] for k in ("bleu_signature", "chrf_signature") if k in per_step})
+    run.log_metrics({f"time_{k}": v for k, v in data.timings.items()})
+    for path in smk.output:
+        run.log_artifact(path)

@@ -16,7 +16,7 @@ included).
 
 Design: ``sequence_nll`` (nats, differentiable) is the one core function;
 ``sequence_bits`` divides it by ln 2. ``score`` wraps ``sequence_bits`` in
-``torch.inference_mode`` and restores the original pair order.
+``torch.no_grad`` and restores the original pair order.
 """
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def score(
 ) -> np.ndarray:
     """Bits per sequence (float64) for every pair, in the original pair order.
 
-    Runs under ``torch.inference_mode`` in eval mode (the previous mode is restored). ``progress`` is
+    Runs under ``torch.no_grad`` in eval mode (the previous mode is restored). ``progress`` is
     called as ``progress(done, total)`` after each batch; otherwise progress is logged at
     INFO level at most every ``log_every_s`` seconds (nothing for short runs).
     ``device`` defaults to the device of the model's parameters.
@@ -241,7 +241,7 @@ def score(
     out = np.full(total, np.nan, dtype=np.float64)
     done, start = 0, time.monotonic()
     last_log = start
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: fairseq caches tensors (positions) that later training reuses
         for batch in encoded.batches:
             bits = sequence_bits(m, batch)
             out[batch.indices.numpy()] = bits.double().cpu().numpy()

@@ -1,0 +1,201 @@
+"""Gradient-based unlearning of one forget set, evaluated at scheduled steps.
+
+Methods (each step uses a batch of the forget set F; losses in nats per sequence):
+
+- ``gradient_ascent``: minimise ``-mean NLL(F)``, i.e. ascend the plain NLL of F.
+- ``gradient_difference``: ``-mean NLL(F) + mean NLL(retain batch)``.
+- ``npo`` (negative preference optimisation): ``(2/beta) mean log(1 + (p_t(y|x)/p_0(y|x))^beta)``,
+  with p_0 the model before unlearning.
+
+Gradients are clipped to ``clip_norm``. Dropout is off (eval mode), so on the CPU a
+run is bit-for-bit repeatable. At every scheduled step (0 included) the model is
+evaluated without writing a checkpoint: see :func:`evaluate`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import metrics, scoring
+
+log = logging.getLogger(__name__)
+
+METHODS = ("gradient_ascent", "gradient_difference", "npo")
+
+
+class Diverged(RuntimeError):
+    """The unlearning loss became NaN or infinite."""
+
+
+@dataclass
+class EvalData:
+    """Everything evaluated at each step, encoded and batched once per job."""
+
+    forget: pd.DataFrame  # forget set rows of the example table (bits_ref, target_len, ...)
+    forget_pairs: scoring.EncodedPairs
+    population: scoring.EncodedPairs  # R of the forget set's kind
+    neighbours: pd.DataFrame  # long table: forget_id, group, example_id
+    neighbour_pairs: scoring.EncodedPairs  # unique neighbour examples
+    neighbour_ids: list
+    test_pairs: scoring.EncodedPairs
+    test_references: list  # detokenised target text
+    retain_pairs: scoring.EncodedPairs  # retain sample, evaluation only
+    retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for gradient difference
+    decode: object  # piece string -> text
+    beam: int = 1
+    timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
+
+
+def translate(model, data: EvalData) -> list[str]:
+    """Translate the test sources with fairseq's SequenceGenerator (greedy when beam=1)."""
+    from fairseq.sequence_generator import SequenceGenerator
+
+    tgt_dict = model.tgt_dict
+    generator = SequenceGenerator([model.model], tgt_dict, beam_size=data.beam, max_len_a=1.5, max_len_b=10)
+    hypotheses = [""] * len(data.test_pairs)
+    with torch.no_grad():  # not inference_mode: fairseq caches tensors (positions) that later training reuses
+        for batch in data.test_pairs.batches:
+            batch = batch.to(model.device)
+            sample = {"net_input": {"src_tokens": batch.src_tokens, "src_lengths": batch.src_lengths}}
+            for i, hypos in zip(batch.indices.tolist(), generator.generate([model.model], sample)):
+                hypotheses[i] = data.decode(tgt_dict.string(hypos[0]["tokens"].int().cpu()))
+    return hypotheses
+
+
+def evaluate(model, data: EvalData, step: int, step0: dict | None):
+    """Per-example and per-step metrics of the current model (METHOD.md, Metrics).
+
+    ``step0`` holds step-0 values (population bits/token, neighbour bits/token) that
+    later steps are compared with; it is ``None`` at step 0 and returned filled.
+    Returns (per-example table, step metrics, step0, sacrebleu signatures, translations).
+    """
+    import sacrebleu
+
+    model.model.eval()
+    started = time.perf_counter()
+    forget_bits = scoring.score(model, data.forget_pairs)
+    pop_bpt = scoring.bits_per_token(scoring.score(model, data.population), data.population.target_lengths)
+    neighbour_bpt = scoring.bits_per_token(scoring.score(model, data.neighbour_pairs), data.neighbour_pairs.target_lengths)
+    test_bpt = scoring.bits_per_token(scoring.score(model, data.test_pairs), data.test_pairs.target_lengths)
+    retain_bpt = scoring.bits_per_token(scoring.score(model, data.retain_pairs), data.retain_pairs.target_lengths)
+    data.timings["scoring_s"] += time.perf_counter() - started
+    started = time.perf_counter()
+    hypotheses = translate(model, data)
+    data.timings["generation_s"] += time.perf_counter() - started
+
+    if step0 is None:
+        step0 = {"population_bpt": pop_bpt, "neighbour_bpt": neighbour_bpt, "forget_bits": forget_bits}
+    lengths = data.forget["target_len"].to_numpy()
+    forget_bpt = forget_bits / (lengths + 1)
+    examples = data.forget[["example_id", "kind", "repetitions", "diff_tercile", "mem_tercile", "target_len"]].assign(
+        step=step,
+        bits=forget_bits,
+        bpt=forget_bpt,
+        genex=metrics.generalised_exposure(data.forget["bits_ref"].to_numpy(), forget_bits),
+        relex=metrics.relative_exposure(lengths, step0["population_bpt"], forget_bits),
+        exposure_rank=metrics.rank_exposure(forget_bpt, pop_bpt),
+        exposure_skewnorm=metrics.skewnorm_exposure(forget_bpt, metrics.fit_skewnorm(pop_bpt)),
+    )
+    delta = pd.Series(neighbour_bpt - step0["neighbour_bpt"], index=data.neighbour_ids)
+    groups = data.neighbours.assign(delta=delta.loc[data.neighbours["example_id"]].to_numpy()).groupby("group")["delta"].mean()
+    references = data.test_references
+    bleu = sacrebleu.BLEU()
+    chrf = sacrebleu.CHRF()
+    step_metrics = {
+        "bleu": bleu.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "test_bpt": float(np.mean(test_bpt)),
+        "retain_bpt": float(np.mean(retain_bpt)),
+        "forget_bpt": float(np.mean(forget_bpt)),
+        "genex_mean": float(examples["genex"].mean()),
+        "relex_mean": float(examples["relex"].mean()),
+        "exposure_rank_mean": float(examples["exposure_rank"].mean()),
+        "exposure_skewnorm_mean": float(examples["exposure_skewnorm"].mean()),
+        "neighbour_trained_delta_bpt": float(groups.get("trained", np.nan)),
+        "neighbour_unseen_delta_bpt": float(groups.get("unseen", np.nan)),
+    }
+    signatures = {"bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    return examples, step_metrics, step0, signatures, hypotheses
+
+
+def unlearning_loss(method: str, model, forget_batch, retain_batch, forget_nll0: torch.Tensor | None, beta: float):
+    nll = scoring.sequence_nll(model, forget_batch)
+    if method == "gradient_ascent":
+        return -nll.mean()
+    if method == "gradient_difference":
+        return -nll.mean() + scoring.sequence_nll(model, retain_batch).mean()
+    if method == "npo":
+        log_ratio = forget_nll0 - nll  # log p_t - log p_0
+        return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio).mean()
+    raise ValueError(f"unknown unlearning method {method!r}; allowed: {', '.join(METHODS)}")
+
+
+def _batch_cycle(encoded: scoring.EncodedPairs, src_dict, tgt_dict, batch_size: int, rng: np.random.Generator):
+    """Endless stream of padded batches of ``batch_size`` pairs, reshuffled every pass."""
+    n = len(encoded)
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size].tolist()
+            yield scoring._collate(idx, encoded.src_tokens, encoded.tgt_tokens, tgt_dict.pad(), tgt_dict.eos())
+
+
+def unlearn(model, data: EvalData, cfg: dict, method: str, on_step=None):
+    """Run ``cfg['steps']`` unlearning steps; evaluate at ``cfg['eval_steps']``.
+
+    Returns (per-example table, per-step table, status) where status is "ok" or
+    "diverged: ..." (the tables then hold every step evaluated before divergence).
+    ``on_step(step, metrics)`` is called after each evaluation (MLflow logging).
+    """
+    torch.manual_seed(cfg["seed"])
+    rng = np.random.default_rng(cfg["seed"])
+    params = [p for p in model.model.parameters() if p.requires_grad]
+    if cfg["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(params, lr=cfg["lr"])
+    else:
+        optimizer = torch.optim.SGD(params, lr=cfg["lr"])
+    src_dict, tgt_dict = model.src_dict, model.tgt_dict
+    forget_stream = _batch_cycle(data.forget_pairs, src_dict, tgt_dict, cfg["batch_size"] or len(data.forget_pairs), rng)
+    retain_stream = _batch_cycle(data.retain_train_pairs, src_dict, tgt_dict, cfg["retain_batch_size"], rng)
+    forget_nll0 = None
+    eval_steps = sorted(set(cfg["eval_steps"]))
+    rows, steps, step0, status, signatures = [], [], None, "ok", {}
+    last_loss = float("nan")
+    for step in range(cfg["steps"] + 1):
+        if step in eval_steps:
+            examples, step_metrics, step0, signatures, _ = evaluate(model, data, step, step0)
+            step_metrics.update(step=step, loss=last_loss)
+            rows.append(examples)
+            steps.append(step_metrics)
+            log.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in step_metrics.items() if k != "step"))
+            if on_step:
+                on_step(step, step_metrics)
+            if forget_nll0 is None:
+                forget_nll0 = torch.as_tensor(step0["forget_bits"] * math.log(2), dtype=torch.float32)
+        if step == cfg["steps"]:
+            break
+        started = time.perf_counter()
+        model.model.eval()  # dropout off: deterministic gradients
+        batch = next(forget_stream)
+        nll0 = forget_nll0[batch.indices].to(model.device) if method == "npo" else None
+        loss = unlearning_loss(method, model, batch, next(retain_stream) if method == "gradient_difference" else None,
+                               nll0, cfg["npo_beta"])
+        if not torch.isfinite(loss):
+            status = f"diverged: loss {loss.item()} at step {step + 1}"
+            log.error("%s; stopping this forget set (earlier steps are kept)", status)
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg["clip_norm"])
+        optimizer.step()
+        last_loss = float(loss.item())
+        data.timings["optimiser_s"] += time.perf_counter() - started
+    per_step = pd.DataFrame(steps).assign(**signatures)
+    return pd.concat(rows, ignore_index=True), per_step, status
