@@ -42,7 +42,7 @@ rule all:
     default_target: True
     input:
         rules.example_table.output,
-        expand(f"{R}/unlearning/{{method}}/{{name}}/steps.parquet", method=METHODS, name=FORGET_SETS),
+        rules.summarise.output,
 
 
 onstart:

@@ -31,3 +31,38 @@ rule unlearn:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/unlearn.py"
+
+
+rule summarise:
+    input:
+        steps=expand(f"{R}/unlearning/{{method}}/{{name}}/steps.parquet", method=METHODS, name=FORGET_SETS),
+        examples=expand(f"{R}/unlearning/{{method}}/{{name}}/examples.parquet", method=METHODS, name=FORGET_SETS),
+    output:
+        steps=f"{R}/summary/steps.parquet",
+        examples=f"{R}/summary/examples.parquet",
+        table=f"{R}/summary/forget_sets.parquet",
+        agreement=f"{R}/summary/agreement.parquet",
+        markdown=report(f"{R}/summary/summary.md", caption="../report/summary.rst", category="Summary"),
+        curves=report(f"{R}/figures/metric_curves.png", caption="../report/metric_curves.rst", category="Unlearning"),
+        tradeoff=report(f"{R}/figures/tradeoff.png", caption="../report/tradeoff.rst", category="Unlearning"),
+        tradeoff_difficulty=report(
+            f"{R}/figures/tradeoff_difficulty.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
+        ),
+        tradeoff_memorisation=report(
+            f"{R}/figures/tradeoff_memorisation.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
+        ),
+        neighbours=report(
+            f"{R}/figures/neighbour_effect.png", caption="../report/neighbour_effect.rst", category="Unlearning"
+        ),
+        steps_to_unlearn=report(
+            f"{R}/figures/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
+        ),
+    params:
+        tau=config["unlearning"]["tau"],
+        code=code_hash("jobs:summarise", "summary", "metrics", "plots", "io"),
+    log:
+        f"{R}/logs/summarise.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/summarise.py"

@@ -16,8 +16,8 @@ import pandas as pd
 
 from . import binarize as binarize_mod
 from . import (corpus, examples, fairseq_run, forget_sets, neighbours, plots, scoring, sets, subword, tracking,
-               training, unlearning)
-from .io import write_json, write_lines, write_parquet
+               summary, training, unlearning)
+from .io import atomic_path, write_json, write_lines, write_parquet
 
 log = logging.getLogger("unlearn_study")
 
@@ -217,5 +217,30 @@ def unlearn(smk, run) -> None:
         run.log_metrics({k: v for k, v in row.items() if isinstance(v, float)}, step=int(row["step"]))
     run.log_params({k: per_step[k].iloc[0] for k in ("bleu_signature", "chrf_signature") if k in per_step})
     run.log_metrics({f"time_{k}": v for k, v in data.timings.items()})
+    for path in smk.output:
+        run.log_artifact(path)
+
+
+def summarise(smk, run) -> None:
+    steps = pd.concat([pd.read_parquet(p) for p in smk.input.steps], ignore_index=True)
+    per_example = pd.concat([pd.read_parquet(p) for p in smk.input.examples], ignore_index=True)
+    tau = smk.params.tau
+    table = summary.per_forget_set(steps, per_example, tau)
+    agree = summary.agreement(per_example)
+    write_parquet(steps, smk.output.steps)
+    write_parquet(per_example, smk.output.examples)
+    write_parquet(table, smk.output.table)
+    write_parquet(agree, smk.output.agreement)
+    signature = steps["bleu_signature"].iloc[0] if "bleu_signature" in steps else "n/a"
+    with atomic_path(smk.output.markdown) as tmp:
+        tmp.write_text(summary.markdown(table, agree, tau, signature))
+    plots.metric_curves(steps, smk.output.curves)
+    plots.tradeoff(steps, smk.output.tradeoff)
+    plots.tradeoff_by_bucket(steps, "difficulty", smk.output.tradeoff_difficulty)
+    plots.tradeoff_by_bucket(steps, "memorisation", smk.output.tradeoff_memorisation)
+    plots.neighbour_effect(steps, smk.output.neighbours)
+    plots.steps_to_unlearn_by_bucket(table, smk.output.steps_to_unlearn)
+    for r in agree.itertuples():
+        run.log_metrics({f"agreement.{r.method}.{r.kind}.spearman": r.spearman, f"agreement.{r.method}.{r.kind}.mae": r.mae})
     for path in smk.output:
         run.log_artifact(path)
