@@ -22,6 +22,7 @@ def _groups(table: pd.DataFrame):
 
 
 def _save(fig, path) -> None:
+    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
