@@ -90,3 +90,51 @@ def test_malformed_config_fails_before_any_job(tmp_path):
     assert run.returncode != 0
     assert "config key 'canaries.per_level'" in run.stderr + run.stdout
     assert not results.exists()
+
+
+def test_example_table_and_figures(tiny_run):
+    import pandas as pd
+
+    table = pd.read_parquet(tiny_run / "scores/examples.parquet")
+    assert set(table["kind"]) == {"id", "id_population", "ood", "ood_population", "test"}
+    candidates = table[table["kind"].isin(["id", "ood"])]
+    assert candidates[["mem", "diff", "exposure_rank", "exposure_skewnorm"]].notna().all().all()
+    assert set(candidates["diff_tercile"]) == {"easy", "medium", "hard"}
+    for name in ("memorisation_vs_difficulty", "exposure_by_repetition", "metric_curves", "tradeoff",
+                 "tradeoff_difficulty", "neighbour_effect", "steps_to_unlearn"):
+        assert (tiny_run / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unlearning_tables_summary_and_mlflow_steps(tiny_run):
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    steps = pd.read_parquet(tiny_run / "summary/steps.parquet")
+    assert sorted(steps["step"].unique()) == [0, 3, 6]
+    assert steps["forget_set"].nunique() == 8  # 2 kinds x difficulty terciles + 2 repetition levels
+    table = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
+    assert {"steps_to_unlearn", "bleu_drop", "chrf_drop"} <= set(table)
+    assert "RelEx as an approximation of GenEx" in (tiny_run / "summary/summary.md").read_text()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.rule = 'unlearn'")
+    assert len(runs) == 8
+    history = client.get_metric_history(runs[0].info.run_id, "bleu")
+    assert [m.step for m in history] == [0, 3, 6]
+    assert runs[0].data.params["method"] == "gradient_ascent"
+
+
+def test_report_has_every_figure(tiny_run):
+    report = tiny_run / "report.html"
+    run = snakemake(tiny_run, "--report", str(report))
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    for name in ("tradeoff.png", "neighbour_effect.png", "memorisation_vs_difficulty.png"):
+        assert name in html
+
+
+def test_unlearning_change_reruns_only_unlearning(tiny_run):
+    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"lr": 0.0005}})
+    assert run.returncode == 0, run.stderr
+    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    assert rules == {"unlearn", "summarise", "all"}

@@ -1,0 +1,134 @@
+"""Project scorer (unlearn_study.scoring) vs `fairseq-generate --score-reference`.
+
+Both score the same checkpoint on the same first --pairs training pairs, binarized
+into results/bench/scoring_data (subset "train"). Timings, interleaved, --reps times:
+  fairseq   process : whole `fairseq-generate` subprocess (python start, imports, load, scoring, printing)
+  fairseq   reported: its own "Translated N sentences ... in Xs" timer (model forward only)
+  project   process : a python subprocess doing imports + load_model + encode_pairs + score
+  project   in-proc : load_model + encode_pairs + score (imports already done)
+  project   score   : score() only (pairs already encoded, model loaded)
+"""
+import argparse, json, os, re, shlex, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unlearn_study import fairseq_run, scoring
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument("--results", default="results")
+p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+p.add_argument("--pairs", type=int, default=2000)
+p.add_argument("--max-tokens", type=int, default=8000)
+p.add_argument("--reps", type=int, default=3)
+p.add_argument("--threads", type=int, default=torch.get_num_threads())
+p.add_argument("--bench-dir", default="results/bench", help="binarized subset and JSON go here")
+a = p.parse_args()
+R = Path(a.results)
+DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
+TAG = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
+OUT = Path(a.bench_dir) / f"scoring_data{TAG}"
+torch.set_num_threads(a.threads)
+ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+
+# ---- data: first N raw training pairs, binarized as subset "train" ----------------------
+src = (DATA / "raw/train.src").read_text().splitlines()[: a.pairs]
+tgt = (DATA / "raw/train.tgt").read_text().splitlines()[: a.pairs]
+assert len(src) == a.pairs, f"only {len(src)} training pairs available"
+stamp = OUT / "stamp.json"
+if not stamp.exists() or json.loads(stamp.read_text()) != {"pairs": a.pairs, "data": str(DATA)}:
+    (OUT / "raw").mkdir(parents=True, exist_ok=True)
+    (OUT / "raw/pairs.src").write_text("\n".join(src) + "\n")
+    (OUT / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
+    subprocess.run([fairseq_run.cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
+                    "--trainpref", str(OUT / "raw/pairs"), "--destdir", str(OUT), "--srcdict", str(DATA / "dict.src.txt"),
+                    "--joined-dictionary", "--workers", "1", "--user-dir", fairseq_run.plugin_dir()],
+                   check=True, capture_output=True, env=ENV)
+    stamp.write_text(json.dumps({"pairs": a.pairs, "data": str(DATA)}))
+
+FAIRSEQ_CMD = [fairseq_run.cli("fairseq-generate"), str(OUT), "--path", str(CKPT), "--score-reference",
+               "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
+               "--required-batch-size-multiple", "1", "--max-tokens", str(a.max_tokens),
+               "--user-dir", fairseq_run.plugin_dir(), *(["--cpu"] if a.device == "cpu" else [])]
+PROJECT_CODE = f"""
+import torch; torch.set_num_threads({a.threads})
+from unlearn_study import scoring
+src = open({str(OUT / 'raw/pairs.src')!r}).read().splitlines(); tgt = open({str(OUT / 'raw/pairs.tgt')!r}).read().splitlines()
+m = scoring.load_model({str(CKPT)!r}, {str(OUT)!r}, device={a.device!r})
+scoring.score(m, scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens={a.max_tokens}))
+"""
+
+
+def run_fairseq():
+    t = time.perf_counter()
+    proc = subprocess.run(FAIRSEQ_CMD, capture_output=True, text=True, env=ENV, check=True)
+    wall = time.perf_counter() - t
+    m = re.search(r"Translated ([\d,]+) sentences .* \(([\d.]+) sentences/s", proc.stdout + proc.stderr)
+    n = int(m.group(1).replace(",", ""))
+    h = {int(l.split("\t")[0][2:]): float(l.split("\t")[1]) for l in proc.stdout.splitlines() if l.startswith("H-")}
+    return wall, n / float(m.group(2)), h
+
+
+def run_project_process():
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PROJECT_CODE], check=True, capture_output=True, env=ENV)
+    return time.perf_counter() - t
+
+
+def run_project_inproc():
+    t0 = time.perf_counter()
+    m = scoring.load_model(CKPT, OUT, device=a.device)
+    t1 = time.perf_counter()
+    enc = scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens=a.max_tokens)
+    t2 = time.perf_counter()
+    bits = scoring.score(m, enc)
+    t3 = time.perf_counter()
+    return t3 - t0, t3 - t2, t1 - t0, t2 - t1, scoring.bits_per_token(bits, enc.target_lengths)
+
+
+LOAD = [os.getloadavg()[0]]
+run_project_inproc()  # warm-up: imports, allocator, page cache
+T = {k: [] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc", "project_score",
+                     "project_load", "project_encode")}
+for rep in range(a.reps):
+    fw, fr, h = run_fairseq()
+    pw = run_project_process()
+    pi, ps, pl, pe, bpt = run_project_inproc()
+    for k, v in zip(T, (fw, fr, pw, pi, ps, pl, pe)):
+        T[k].append(v)
+    print(f"rep {rep}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in T.items()), flush=True)
+
+assert sorted(h) == list(range(a.pairs)), f"fairseq scored {len(h)} of {a.pairs} pairs"
+diff = np.abs(bpt - (-np.array([h[i] for i in range(a.pairs)])))
+med = {k: float(np.median(v)) for k, v in T.items()}
+rate = {k: a.pairs / med[k] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc",
+                                      "project_score")}
+ratios = {"process_vs_process": rate["project_process"] / rate["fairseq_process"],
+          "inproc_incl_load_vs_fairseq_process": rate["project_inproc"] / rate["fairseq_process"],
+          "score_only_vs_fairseq_reported": rate["project_score"] / rate["fairseq_reported"]}
+print(f"\ncommand: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
+print(f"fairseq: {' '.join(map(shlex.quote, FAIRSEQ_CMD))}")
+LOAD.append(os.getloadavg()[0])
+print(f"pairs={a.pairs} max_tokens={a.max_tokens} device={a.device} threads={a.threads} reps={a.reps} (medians); "
+      f"1-min load average {LOAD[0]:.1f} at start, {LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n")
+print(f"{'timing':<20}{'includes':<58}{'median s':>9}{'pairs/s':>10}")
+what = {"fairseq_process": "subprocess: start, imports, load model+data, score, print",
+        "fairseq_reported": "fairseq's own timer: inference_step only",
+        "project_process": "subprocess: start, imports, load model, encode, score",
+        "project_inproc": "in-process: load_model + encode_pairs + score",
+        "project_score": "in-process: score() only"}
+for k, w in what.items():
+    print(f"{k:<20}{w:<58}{med[k]:>9.3f}{rate[k]:>10.0f}")
+print(f"{'project_load':<20}{'load_model':<58}{med['project_load']:>9.3f}")
+print(f"{'project_encode':<20}{'encode_pairs':<58}{med['project_encode']:>9.3f}")
+print("\nspeed ratio (project pairs/s / fairseq pairs/s):")
+for k, v in ratios.items():
+    print(f"  {k:<40}{v:6.2f}x")
+print(f"max |bits/token project - fairseq| = {diff.max():.2e}  (mean {diff.mean():.2e}, over {a.pairs} pairs)")
+out = Path(a.bench_dir) / f"scoring{TAG}.json"
+out.write_text(json.dumps({"command": sys.argv, "fairseq_command": FAIRSEQ_CMD, "pairs": a.pairs,
+                           "max_tokens": a.max_tokens, "device": a.device, "threads": a.threads, "reps": a.reps,
+                           "times_s": T, "median_s": med, "pairs_per_s": rate, "ratios": ratios,
+                           "max_abs_diff_bits_per_token": float(diff.max()), "loadavg_1min": LOAD}, indent=1))
+print(f"wrote {out}")

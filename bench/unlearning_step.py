@@ -1,0 +1,122 @@
+"""One gradient-ascent step of the project vs one fairseq-train update, same model and batch.
+
+project : exactly the timed region of unlearning.unlearn (optimiser_s): next batch from
+          _batch_cycle, unlearning_loss('gradient_ascent') = -mean sequence_nll (eval mode,
+          dropout off), zero_grad, backward, clip_grad_norm_, Adam step, loss.item().
+fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairseq_cli.train
+          from the checkpoint's cfg (label-smoothed CE, Adam, clip-norm, inverse_sqrt lr),
+          on the same pre-collated batch; timed with dropout as trained (0.1, what
+          fairseq-train does) and with dropout off (the same arithmetic as the project step).
+All three are timed interleaved, --reps times after --warmup untimed rounds.
+"""
+import argparse, json, os, re, shlex, sys, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from unlearn_study import scoring, unlearning
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument("--results", default="results")
+p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+p.add_argument("--forget-set", default="id-difficulty-easy")
+p.add_argument("--batch-size", type=int, default=10, help="first N rows of the forget set, then of the pool")
+p.add_argument("--reps", type=int, default=30)
+p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--threads", type=int, default=torch.get_num_threads())
+p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
+a = p.parse_args()
+R = Path(a.results)
+DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+
+rows = pd.concat([pd.read_parquet(R / f"forget_sets/{a.forget_set}.parquet"), pd.read_parquet(R / "scores/pool.parquet")])
+rows = rows.drop_duplicates("example_id").head(a.batch_size)
+
+# ---- project: model, optimiser and batch stream as in unlearning.unlearn ----------------
+proj = scoring.load_model(CKPT, DATA, device=a.device)
+enc = scoring.encode_pairs(proj.src_dict, proj.tgt_dict, rows["src_pieces"], rows["tgt_pieces"])
+params = [q for q in proj.model.parameters() if q.requires_grad]
+opt = torch.optim.Adam(params, lr=1e-4)
+stream = unlearning._batch_cycle(enc, proj.src_dict, proj.tgt_dict, len(enc), np.random.default_rng(7))
+
+
+def sync():
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def project_step():
+    proj.model.eval()
+    loss = unlearning.unlearning_loss("gradient_ascent", proj, next(stream), None, None, 0.1)
+    assert torch.isfinite(loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return float(loss.item())
+
+
+# ---- fairseq: Trainer built from the checkpoint's cfg (as fairseq_cli.train does) ------
+from fairseq import checkpoint_utils, tasks
+from fairseq.modules import FairseqDropout
+from fairseq.trainer import Trainer
+
+state = checkpoint_utils.load_checkpoint_to_cpu(str(CKPT))
+cfg = state["cfg"]
+cfg.task.data, cfg.common.cpu = str(DATA), a.device == "cpu"
+task = tasks.setup_task(cfg.task)
+fs_model, criterion = task.build_model(cfg.model), task.build_criterion(cfg.criterion)
+fs_model.load_state_dict(state["model"])
+trainer = Trainer(cfg, task, fs_model, criterion)
+b = scoring._collate(list(range(len(enc))), enc.src_tokens, enc.tgt_tokens, proj.tgt_dict.pad(), proj.tgt_dict.eos())
+sample = {"id": b.indices, "nsentences": len(b), "ntokens": int(b.target_mask.sum()), "target": b.target,
+          "net_input": {"src_tokens": b.src_tokens, "src_lengths": b.src_lengths, "prev_output_tokens": b.prev_output_tokens}}
+dropouts = [m for m in fs_model.modules() if isinstance(m, FairseqDropout)]
+trained_p = [m.p for m in dropouts]
+
+
+def fairseq_step(dropout_on):
+    for m, p0 in zip(dropouts, trained_p):
+        m.p = p0 if dropout_on else 0.0
+    out = trainer.train_step([sample])
+    assert out is not None and np.isfinite(float(out["loss"]))
+
+
+steps = {"project": project_step, "fairseq_dropout": lambda: fairseq_step(True), "fairseq_no_dropout": lambda: fairseq_step(False)}
+T = {k: [] for k in steps}
+LOAD = [os.getloadavg()[0]]
+for rep in range(a.warmup + a.reps):
+    for k, f in steps.items():
+        sync()
+        t = time.perf_counter()
+        f()
+        sync()
+        if rep >= a.warmup:
+            T[k].append(1000 * (time.perf_counter() - t))
+
+LOAD.append(os.getloadavg()[0])
+med = {k: float(np.median(v)) for k, v in T.items()}
+ratios = {"project_vs_fairseq_dropout": med["project"] / med["fairseq_dropout"],
+          "project_vs_fairseq_no_dropout": med["project"] / med["fairseq_no_dropout"]}
+print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
+print(f"batch: {len(enc)} pairs from {a.forget_set} ({sample['ntokens']} target tokens incl. EOS, "
+      f"padded {tuple(b.target.shape)}); device={a.device} threads={a.threads}; {a.reps} reps after {a.warmup} warm-up")
+print(f"model: {sum(q.numel() for q in params):,} parameters; 1-min load average {LOAD[0]:.1f} at start, "
+      f"{LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n")
+print(f"{'step':<22}{'median ms':>10}{'p25 ms':>9}{'p75 ms':>9}")
+for k, v in T.items():
+    print(f"{k:<22}{med[k]:>10.1f}{np.percentile(v, 25):>9.1f}{np.percentile(v, 75):>9.1f}")
+print()
+for k, v in ratios.items():
+    print(f"{k:<32}{v:6.2f}x  (time ratio; target <= 1.2x)")
+tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
+out = Path(a.bench_dir) / f"unlearning_step{tag}.json"
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps({"command": sys.argv, "device": a.device, "threads": a.threads, "batch_size": len(enc),
+                           "target_tokens": sample["ntokens"], "reps": a.reps, "times_ms": T, "median_ms": med,
+                           "ratios": ratios, "loadavg_1min": LOAD}, indent=1))
+print(f"wrote {out}")
