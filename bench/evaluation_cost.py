@@ -5,9 +5,14 @@ optimiser_s, accumulated by unlearning.unlearn/evaluate) and the Snakemake bench
 <results>/benchmarks/unlearn_<method>_<forget_set>.tsv (s = the job's wall time).
 other = wall - (generation + scoring + optimiser): python start and imports, model
 load, reading tables, SentencePiece + fairseq encoding, metric computation, writing
-outputs and MLflow logging. Measures nothing itself (--device is accepted and ignored).
+outputs and MLflow logging. "other" is split with the job log's timestamps
+(<results>/logs/unlearn_<method>_<forget_set>.log): 'in-job' = between the first log
+line (fairseq's import message, at model load) and the last 'step N' line, minus the
+three timed parts (model load, encoding, metrics); 'outside' = the rest of the wall
+time (interpreter and Snakemake script start, imports, writing outputs, MLflow).
+Measures nothing itself (--device is accepted and ignored).
 """
-import argparse, json, re, shlex, sys
+import argparse, datetime, json, re, shlex, sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +25,15 @@ a = p.parse_args()
 R = Path(a.results)
 
 PARTS = ["generation_s", "scoring_s", "optimiser_s", "other_s"]
+
+
+def logged_span(log):
+    """Seconds from the first log line to the last 'step N:' line of unlearning (None if absent)."""
+    stamps = [(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f"), m.group(2))
+              for m in re.finditer(r"^(\S+ \S+) \w+ (\S+): ", log.read_text(errors="replace"), re.M)] if log.exists() else []
+    steps = [t for t, name in stamps if name == "unlearn_study.unlearning"]
+    return (steps[-1] - stamps[0][0]).total_seconds() if steps else None
+
 rows = []
 for status in sorted(R.glob("unlearning/*/*/status.json")):
     method, forget_set = status.parent.parent.name, status.parent.name
@@ -32,23 +46,28 @@ for status in sorted(R.glob("unlearning/*/*/status.json")):
     row = {"method": method, "forget_set": forget_set, "status": st.get("status"), "wall_s": wall,
            **{k: float(st[k]) for k in PARTS[:3]}}
     row["other_s"] = wall - sum(row[k] for k in PARTS[:3])
+    span = logged_span(R / f"logs/unlearn_{method}_{forget_set}.log")
+    row["other_in_job_s"] = span - sum(row[k] for k in PARTS[:3]) if span is not None else float("nan")
+    row["other_outside_s"] = wall - span if span is not None else float("nan")
     rows.append(row)
 if not rows:
     sys.exit(f"no unlearning status.json with a benchmark tsv under {R}")
 df = pd.DataFrame(rows)
-total = df[["wall_s", *PARTS]].sum()
+total = df[["wall_s", *PARTS, "other_in_job_s", "other_outside_s"]].sum()
 
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(f"{len(df)} unlearning jobs under {R}; shares of each job's wall time (Snakemake benchmark s)\n")
-print(f"{'method/forget_set':<38}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}  largest")
+print(f"{'method/forget_set':<38}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest")
 for r in df.itertuples():
     shares = {k: getattr(r, k) / r.wall_s for k in PARTS}
     print(f"{r.method + '/' + r.forget_set:<38}{r.wall_s:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in shares.values())
+          + f"{100 * r.other_in_job_s / r.wall_s:>7.1f}%{100 * r.other_outside_s / r.wall_s:>7.1f}%"
           + f"  {max(shares, key=shares.get)[:-2]}")
-shares = {k: float(total[k] / total["wall_s"]) for k in PARTS}
-print(f"{'TOTAL':<38}{total['wall_s']:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in shares.values()))
-print("\ntotal seconds: " + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in PARTS) + f" (wall {total['wall_s']:.1f})")
-largest = max(shares, key=shares.get)
+shares = {k: float(total[k] / total["wall_s"]) for k in [*PARTS, "other_in_job_s", "other_outside_s"]}
+print(f"{'TOTAL':<38}{total['wall_s']:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
+      + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:]))
+print("\ntotal seconds: " + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:]) + f" (wall {total['wall_s']:.1f})")
+largest = max(PARTS, key=shares.get)
 print(f"largest share overall: {largest[:-2]} ({100 * shares[largest]:.1f}% of unlearning wall time)")
 evaluated = df["generation_s"] + df["scoring_s"]
 print(f"evaluation (generation + scoring) / optimiser steps: {evaluated.sum() / df['optimiser_s'].sum():.1f}x")

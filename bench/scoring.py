@@ -52,11 +52,13 @@ FAIRSEQ_CMD = [fairseq_run.cli("fairseq-generate"), str(OUT), "--path", str(CKPT
                "--required-batch-size-multiple", "1", "--max-tokens", str(a.max_tokens),
                "--user-dir", fairseq_run.plugin_dir(), *(["--cpu"] if a.device == "cpu" else [])]
 PROJECT_CODE = f"""
+import time; t0 = time.perf_counter()
 import torch; torch.set_num_threads({a.threads})
-from unlearn_study import scoring
+from unlearn_study import scoring; import fairseq.checkpoint_utils
 src = open({str(OUT / 'raw/pairs.src')!r}).read().splitlines(); tgt = open({str(OUT / 'raw/pairs.tgt')!r}).read().splitlines()
-m = scoring.load_model({str(CKPT)!r}, {str(OUT)!r}, device={a.device!r})
-scoring.score(m, scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens={a.max_tokens}))
+t1 = time.perf_counter(); m = scoring.load_model({str(CKPT)!r}, {str(OUT)!r}, device={a.device!r})
+e = scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens={a.max_tokens}); t2 = time.perf_counter()
+scoring.score(m, e); print("PHASES", t1 - t0, t2 - t1, time.perf_counter() - t2)
 """
 
 
@@ -72,8 +74,10 @@ def run_fairseq():
 
 def run_project_process():
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", PROJECT_CODE], check=True, capture_output=True, env=ENV)
-    return time.perf_counter() - t
+    proc = subprocess.run([sys.executable, "-c", PROJECT_CODE], check=True, capture_output=True, text=True, env=ENV)
+    wall = time.perf_counter() - t
+    imports, load_encode, score = map(float, proc.stdout.split("PHASES")[1].split())
+    return wall, imports, score
 
 
 def run_project_inproc():
@@ -90,12 +94,12 @@ def run_project_inproc():
 LOAD = [os.getloadavg()[0]]
 run_project_inproc()  # warm-up: imports, allocator, page cache
 T = {k: [] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc", "project_score",
-                     "project_load", "project_encode")}
+                     "project_load", "project_encode", "project_process_imports", "project_process_score")}
 for rep in range(a.reps):
     fw, fr, h = run_fairseq()
-    pw = run_project_process()
+    pw, pwi, pws = run_project_process()
     pi, ps, pl, pe, bpt = run_project_inproc()
-    for k, v in zip(T, (fw, fr, pw, pi, ps, pl, pe)):
+    for k, v in zip(T, (fw, fr, pw, pi, ps, pl, pe, pwi, pws)):
         T[k].append(v)
     print(f"rep {rep}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in T.items()), flush=True)
 
@@ -104,6 +108,10 @@ diff = np.abs(bpt - (-np.array([h[i] for i in range(a.pairs)])))
 med = {k: float(np.median(v)) for k, v in T.items()}
 rate = {k: a.pairs / med[k] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc",
                                       "project_score")}
+paired = {k: float(np.median(np.array(T[f]) / np.array(T[p]))) for k, f, p in
+          [("process_vs_process", "fairseq_process", "project_process"),
+           ("inproc_incl_load_vs_fairseq_process", "fairseq_process", "project_inproc"),
+           ("score_only_vs_fairseq_reported", "fairseq_reported", "project_score")]}
 ratios = {"process_vs_process": rate["project_process"] / rate["fairseq_process"],
           "inproc_incl_load_vs_fairseq_process": rate["project_inproc"] / rate["fairseq_process"],
           "score_only_vs_fairseq_reported": rate["project_score"] / rate["fairseq_reported"]}
@@ -122,13 +130,15 @@ for k, w in what.items():
     print(f"{k:<20}{w:<58}{med[k]:>9.3f}{rate[k]:>10.0f}")
 print(f"{'project_load':<20}{'load_model':<58}{med['project_load']:>9.3f}")
 print(f"{'project_encode':<20}{'encode_pairs':<58}{med['project_encode']:>9.3f}")
-print("\nspeed ratio (project pairs/s / fairseq pairs/s):")
+print(f"{'project_proc_import':<20}{'in project_process: imports (torch, fairseq, unlearn_study)':<58}{med['project_process_imports']:>9.3f}")
+print(f"{'project_proc_score':<20}{'in project_process: score() only, first call in the process':<58}{med['project_process_score']:>9.3f}")
+print("\nspeed ratio (project pairs/s / fairseq pairs/s): ratio of medians | median of per-rep ratios")
 for k, v in ratios.items():
-    print(f"  {k:<40}{v:6.2f}x")
+    print(f"  {k:<40}{v:6.2f}x | {paired[k]:.2f}x")
 print(f"max |bits/token project - fairseq| = {diff.max():.2e}  (mean {diff.mean():.2e}, over {a.pairs} pairs)")
-out = Path(a.bench_dir) / f"scoring{TAG}.json"
+out = Path(a.bench_dir) / f"scoring{TAG}_t{a.threads}.json"
 out.write_text(json.dumps({"command": sys.argv, "fairseq_command": FAIRSEQ_CMD, "pairs": a.pairs,
                            "max_tokens": a.max_tokens, "device": a.device, "threads": a.threads, "reps": a.reps,
-                           "times_s": T, "median_s": med, "pairs_per_s": rate, "ratios": ratios,
+                           "times_s": T, "median_s": med, "pairs_per_s": rate, "ratios": ratios, "paired_ratios": paired,
                            "max_abs_diff_bits_per_token": float(diff.max()), "loadavg_1min": LOAD}, indent=1))
 print(f"wrote {out}")

@@ -114,7 +114,7 @@ print()
 for k, v in ratios.items():
     print(f"{k:<32}{v:6.2f}x  (time ratio; target <= 1.2x)")
 tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
-out = Path(a.bench_dir) / f"unlearning_step{tag}.json"
+out = Path(a.bench_dir) / f"unlearning_step{tag}_t{a.threads}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"command": sys.argv, "device": a.device, "threads": a.threads, "batch_size": len(enc),
                            "target_tokens": sample["ntokens"], "reps": a.reps, "times_ms": T, "median_ms": med,

@@ -108,16 +108,17 @@ def end_parent_run(results_dir: str, success: bool) -> None:
 
 
 class JobRun:
-    """A child run for one job. Every method logs a warning instead of raising."""
+    """A child run for one job. Every method logs a warning instead of raising, and
+    does nothing when the run could not be created."""
 
     def __init__(self, client, run_id: str | None):
         self.client, self.run_id = client, run_id
 
-    def _safe(self, what: str, fn, *args, **kwargs):
+    def _safe(self, what: str, method: str, *args, **kwargs) -> None:
         if self.run_id is None:
             return
         try:
-            _retry(fn, self.run_id, *args, **kwargs)
+            _retry(getattr(self.client, method), self.run_id, *args, **kwargs)
         except Exception as e:  # noqa: BLE001
             log.warning("MLflow: could not %s (outputs are unaffected): %s", what, e)
 
@@ -125,18 +126,21 @@ class JobRun:
         from mlflow.entities import Param
 
         flat = [Param(k, str(v)[:6000]) for k, v in _flatten(params).items()]
-        self._safe("log params", self.client.log_batch, params=flat)
+        self._safe("log params", "log_batch", params=flat)
 
     def log_metrics(self, metrics: dict, step: int = 0) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         rows = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v is not None]
-        self._safe("log metrics", self.client.log_batch, metrics=rows)
+        self._safe("log metrics", "log_batch", metrics=rows)
 
     def log_artifact(self, path, artifact_path: str | None = None) -> None:
         if Path(path).exists():
-            self._safe(f"log artifact {path}", self.client.log_artifact, str(path), artifact_path)
+            self._safe(f"log artifact {path}", "log_artifact", str(path), artifact_path)
+
+    def close(self, status: str) -> None:
+        self._safe("close the run", "set_terminated", status)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -175,4 +179,4 @@ def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow
         yield tracker
         status = "FINISHED"
     finally:
-        tracker._safe("close the run", client.set_terminated if client else None, status) if run_id else None
+        tracker.close(status)

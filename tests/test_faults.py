@@ -1,0 +1,101 @@
+"""Faults: tracking failures, parallel logging, interrupted writes and training."""
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from unlearn_study import tracking
+from unlearn_study.io import atomic_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_unreachable_tracking_server_fails_before_any_job(tmp_path):
+    env = dict(os.environ, MLFLOW_TRACKING_URI="http://127.0.0.1:9")  # nothing listens on port 9
+    run = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "--configfile",
+                          "config/tiny.yaml", "--config", f"results_dir={tmp_path / 'results'}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "MLflow tracking server http://127.0.0.1:9 (MLFLOW_TRACKING_URI) is unreachable" in run.stdout + run.stderr
+    assert not (tmp_path / "results" / "data").exists()
+
+
+def test_failing_mlflow_never_fails_the_job(tmp_path, monkeypatch, caplog):
+    (tmp_path / "not-a-dir").write_text("")  # the store's parent "directory" is a file
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/not-a-dir/mlflow.db")
+    output = tmp_path / "result.txt"
+    with tracking.job_run("some_rule", {"a": 1}, {"experiment": "x"}, str(tmp_path)) as run:
+        output.write_text("precious")
+        run.log_metrics({"m": 1.0})
+        run.log_params({"p": 1})
+        run.log_artifact(output)
+    assert output.read_text() == "precious"
+    assert "outputs are unaffected" in caplog.text
+
+
+def _log_from_job(results_dir: str, index: int) -> None:
+    with tracking.job_run("parallel", {"job": index}, {"experiment": "parallel"}, results_dir) as run:
+        for step in range(25):
+            run.log_metrics({"loss": 1.0 / (step + 1), "other": float(index)}, step=step)
+
+
+def test_parallel_jobs_lose_no_run_or_metric(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    results = str(tmp_path)
+    tracking.start_parent_run({"experiment": "parallel"}, results, str(ROOT))  # schema created once
+    ctx = multiprocessing.get_context("spawn")
+    jobs = [ctx.Process(target=_log_from_job, args=(results, i)) for i in range(4)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=300)
+        assert job.exitcode == 0
+    client = tracking._client(tracking.tracking_uri(results))
+    experiment = client.get_experiment_by_name("parallel")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.rule = 'parallel'")
+    assert len(runs) == 4
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == 25
+
+
+def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
+    """Kill fairseq-train after its first checkpoint; the rerun continues from it."""
+    cfg = dict(arch="transformer", embed_dim=32, ffn_dim=64, layers=1, heads=2, dropout=0.0, label_smoothing=0.0,
+               lr=0.003, warmup_updates=10, max_tokens=200, max_epoch=8, clip_norm=1.0, threads=1, device="cpu")
+    save_dir, log = tmp_path / "ckpt", tmp_path / "train.log"
+    script = (f"from pathlib import Path; from unlearn_study import training; "
+              f"training.train({cfg!r}, Path({str(tiny_model.data_dir)!r}), Path({str(save_dir)!r}), 1, "
+              f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'epochs.json')!r}), Path({str(log)!r}))")
+    first = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.time() + 240
+    while not (save_dir / "checkpoint_last.pt").exists() and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    assert first.poll() is None, "training finished before it could be interrupted"
+    time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not (tmp_path / "model.pt").exists()  # no final output from a killed job
+
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
+    text = log.read_text()  # both runs' fairseq output
+    assert "Loaded checkpoint" in text
+    assert text.count("begin training epoch 1\n") == 1  # the second run did not start over
+    import json
+
+    epochs = json.loads((tmp_path / "epochs.json").read_text())
+    assert [e["epoch"] for e in epochs] == list(range(1, 9))
