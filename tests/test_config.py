@@ -31,6 +31,10 @@ def test_default_and_tiny_configs_validate_and_get_defaults():
     (lambda c: c["canaries"].update(repetitions=[]), "canaries.repetitions"),
     (lambda c: c["corpus"].update(test_books=[31]), "corpus.test_books"),
     (lambda c: c["corpus"].update(source="files"), "corpus.src_file"),
+    (lambda c: c["canaries"].update(n_population=5), "canaries.n_population"),
+    (lambda c: c["unlearning"].update(eval_steps=[0, 10, 500]), "unlearning.eval_steps"),
+    (lambda c: c["unlearning"].update(eval_steps=[5, 10]), "unlearning.eval_steps"),
+    (lambda c: c["unlearning"].update(methods=["fisher"]), "unlearning.methods"),
 ])
 def test_bad_config_names_the_key(mutate, key):
     config = copy.deepcopy(default_config())
