@@ -233,7 +233,7 @@ def summarise(smk, run) -> None:
     write_parquet(agree, smk.output.agreement)
     signature = steps["bleu_signature"].iloc[0] if "bleu_signature" in steps else "n/a"
     with atomic_path(smk.output.markdown) as tmp:
-        tmp.write_text(summary.markdown(table, agree, tau, signature))
+        tmp.write_text(summary.markdown(table, agree, tau, signature, steps))
     plots.metric_curves(steps, smk.output.curves)
     plots.tradeoff(steps, smk.output.tradeoff)
     plots.tradeoff_by_bucket(steps, "difficulty", smk.output.tradeoff_difficulty)

@@ -5,7 +5,8 @@
   each example's own first step with GenEx <= tau; ``reached``: share of examples that
   got there.
 - ``bleu_drop``/``chrf_drop``: step-0 score minus the score at ``steps_to_unlearn``;
-  ``*_drop_final``: the same at the last evaluated step.
+  ``*_drop_final``: the same at the last evaluated step. Neighbour changes are given
+  at ``steps_to_unlearn`` (``*_at_unlearn``) and at the last step.
 - Agreement of RelEx with GenEx over all (example, step) rows, per kind and method:
   Spearman's rho and the mean absolute error in bits.
 """
@@ -41,6 +42,8 @@ def per_forget_set(steps: pd.DataFrame, examples: pd.DataFrame, tau: float) -> p
             "chrf_drop": first["chrf"] - at["chrf"] if at is not None else np.nan,
             "bleu_drop_final": first["bleu"] - last["bleu"], "chrf_drop_final": first["chrf"] - last["chrf"],
             "test_bpt_increase_final": last["test_bpt"] - first["test_bpt"],
+            "neighbour_trained_delta_at_unlearn": at["neighbour_trained_delta_bpt"] if at is not None else np.nan,
+            "neighbour_unseen_delta_at_unlearn": at["neighbour_unseen_delta_bpt"] if at is not None else np.nan,
             "neighbour_trained_delta_final": last["neighbour_trained_delta_bpt"],
             "neighbour_unseen_delta_final": last["neighbour_unseen_delta_bpt"],
             "last_step": int(last["step"]),
@@ -60,7 +63,33 @@ def _fmt(value, digits: int = 1) -> str:
     return "never" if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, agree: pd.DataFrame, tau: float, signature: str) -> str:
+def by_group(table: pd.DataFrame, steps: pd.DataFrame) -> str:
+    """Markdown tables aggregating the forget sets the way the paper's claims compare them."""
+    def row(name, rows):
+        return (f"| {name} | {len(rows)} | {rows['steps_to_unlearn'].mean():.1f} | {rows['reached'].mean():.0%} | "
+                f"{rows['bleu_drop'].mean():.2f} | {rows['bleu_drop_final'].mean():.2f} | "
+                f"{rows['neighbour_trained_delta_at_unlearn'].mean():+.3f} | "
+                f"{rows['neighbour_unseen_delta_at_unlearn'].mean():+.3f} |")
+
+    head = ["| group | forget sets | mean steps to unlearn (sets that got there) | examples reached | "
+            "mean BLEU drop at unlearn | mean BLEU drop at last step | Δ bits/token trained neighbours (at unlearn) | "
+            "Δ bits/token unseen neighbours (at unlearn) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["## By kind and bucket", ""] + head
+    for method, runs in table.groupby("method"):
+        for kind, rows in runs.groupby("kind"):
+            lines.append(row(f"{method}: {kind} (all)", rows))
+        for (kind, grouping, bucket), rows in runs.groupby(["kind", "grouping", "bucket"], sort=False):
+            lines.append(row(f"{method}: {kind} {grouping} {bucket}", rows))
+    lines += ["", "## Test BLEU by step (mean over forget sets)", ""]
+    pivot = steps.groupby(["method", "kind", "step"])["bleu"].mean().unstack("step")
+    lines.append("| method | kind | " + " | ".join(f"step {c}" for c in pivot.columns) + " |")
+    lines.append("|---|---|" + "---|" * len(pivot.columns))
+    for (method, kind), values in pivot.iterrows():
+        lines.append(f"| {method} | {kind} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(table: pd.DataFrame, agree: pd.DataFrame, tau: float, signature: str, steps: pd.DataFrame) -> str:
     lines = ["# Unlearning summary", "",
              f"Steps to unlearn: first evaluated step with mean GenEx <= {tau} bits. "
              "BLEU/chrF drops are step-0 minus the score at that step (and at the last step).",
@@ -80,4 +109,4 @@ def markdown(table: pd.DataFrame, agree: pd.DataFrame, tau: float, signature: st
               "| method | kind | rows (example × step) | Spearman ρ | mean absolute error (bits) |", "|---|---|---|---|---|"]
     for r in agree.itertuples():
         lines.append(f"| {r.method} | {r.kind} | {r.n} | {r.spearman:.3f} | {r.mae:.2f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + by_group(table, steps)
