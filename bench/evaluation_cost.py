@@ -10,7 +10,9 @@ outputs and MLflow logging. "other" is split with the job log's timestamps
 line (fairseq's import message, at model load) and the last 'step N' line, minus the
 three timed parts (model load, encoding, metrics); 'outside' = the rest of the wall
 time (interpreter and Snakemake script start, imports, writing outputs, MLflow).
-Measures nothing itself (--device is accepted and ignored).
+With --measure FORGET_SET it also times, on this machine, the parts of one
+evaluation (unlearning.evaluate) of that forget set with the base model: scoring of
+forget set, population, neighbours, test, retain sample, and test translation.
 """
 import argparse, datetime, json, re, shlex, sys
 from pathlib import Path
@@ -19,7 +21,10 @@ import pandas as pd
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--results", default="results")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="ignored: reads recorded timings")
+p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="used by --measure only")
+p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy")
+p.add_argument("--reps", type=int, default=3, help="--measure repetitions (medians)")
+p.add_argument("--threads", type=int, default=1, help="--measure torch threads (pipeline jobs get 1)")
 p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
 R = Path(a.results)
@@ -71,9 +76,43 @@ largest = max(PARTS, key=shares.get)
 print(f"largest share overall: {largest[:-2]} ({100 * shares[largest]:.1f}% of unlearning wall time)")
 evaluated = df["generation_s"] + df["scoring_s"]
 print(f"evaluation (generation + scoring) / optimiser steps: {evaluated.sum() / df['optimiser_s'].sum():.1f}x")
+
+
+def measure_eval(name):
+    """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
+    import time
+    import numpy as np, torch
+    from unlearn_study import examples, scoring, subword, unlearning
+    torch.set_num_threads(a.threads)
+    sp = subword.load(R / "data/subword/spm.model")
+    model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
+    pieces = lambda df: df.assign(src_pieces=subword.encode(sp, list(df["src"])), tgt_pieces=subword.encode(sp, list(df["tgt"])))
+    enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"])
+    table, forget = pd.read_parquet(R / "scores/examples.parquet"), pd.read_parquet(R / f"forget_sets/{name}.parquet")
+    test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
+    sets = {"forget": enc(forget), "population": enc(table[table["kind"] == examples.POPULATION_OF[name.split("-")[0]]]),
+            "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
+            "test": enc(test), "retain": enc(pieces(retained.iloc[np.sort(np.random.default_rng(7).permutation(len(retained))[:200])]))}
+    data = unlearning.EvalData(forget, sets["forget"], sets["population"], None, sets["neighbours"], [], sets["test"],
+                               list(test["tgt"]), sets["retain"], None, lambda s: subword.decode(sp, s))
+    times = {k: [] for k in [*sets, "translate"]}
+    for _ in range(a.reps):
+        for k, e in sets.items():
+            t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
+        t = time.perf_counter(); unlearning.translate(model, data); times["translate"].append(time.perf_counter() - t)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    scored = sum(v for k, v in med.items() if k != "translate")
+    print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}):")
+    for k, v in med.items():
+        n = len(sets[k]) if k in sets else len(test)
+        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else "  (greedy)"))
+    return {"pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
+
+
+measured = measure_eval(a.measure) if a.measure else None
 tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
 out = Path(a.bench_dir) / f"evaluation_cost{tag}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"command": sys.argv, "jobs": rows, "total_s": {k: float(v) for k, v in total.items()},
-                           "shares": shares, "largest": largest}, indent=1))
+                           "shares": shares, "largest": largest, "measured_evaluation": measured}, indent=1))
 print(f"wrote {out}")

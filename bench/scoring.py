@@ -3,7 +3,7 @@
 Both score the same checkpoint on the same first --pairs training pairs, binarized
 into results/bench/scoring_data (subset "train"). Timings, interleaved, --reps times:
   fairseq   process : whole `fairseq-generate` subprocess (python start, imports, load, scoring, printing)
-  fairseq   reported: its own "Translated N sentences ... in Xs" timer (model forward only)
+  fairseq   reported: its own "Translated N sentences ... in Xs" timer (task.inference_step only)
   project   process : a python subprocess doing imports + load_model + encode_pairs + score
   project   in-proc : load_model + encode_pairs + score (imports already done)
   project   score   : score() only (pairs already encoded, model loaded)
@@ -22,7 +22,7 @@ p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 p.add_argument("--pairs", type=int, default=2000)
 p.add_argument("--max-tokens", type=int, default=8000)
 p.add_argument("--reps", type=int, default=3)
-p.add_argument("--threads", type=int, default=torch.get_num_threads())
+p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (pipeline jobs get 1)")
 p.add_argument("--bench-dir", default="results/bench", help="binarized subset and JSON go here")
 a = p.parse_args()
 R = Path(a.results)

@@ -190,6 +190,8 @@ def unlearn(smk, run) -> None:
     retain_eval, retain_train = retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
     retain_eval = retain_eval.assign(src_pieces=subword.encode(sp, list(retain_eval["src"])),
                                      tgt_pieces=subword.encode(sp, list(retain_eval["tgt"])))
+    if method != "gradient_difference":  # only gradient difference descends on retain pairs
+        retain_train = retain_train.iloc[:0]
     retain_train = retain_train.assign(src_pieces=subword.encode(sp, list(retain_train["src"])),
                                        tgt_pieces=subword.encode(sp, list(retain_train["tgt"])))
     max_tokens = smk.params.max_tokens
