@@ -18,7 +18,7 @@ $(BIN)/python:
 # torch first (the CPU wheel; a newer one pulls a multi-GB CUDA build), then
 # fairseq-fixed built against that torch (--no-build-isolation: otherwise its build
 # environment downloads another torch), then everything else with the same pins.
-$(STAMP): $(BIN)/python requirements.txt pyproject.toml
+$(STAMP): $(BIN)/python requirements.txt requirements-build.txt
 	$(BIN)/pip install --quiet setuptools wheel
 	$(BIN)/pip install --quiet -r requirements-build.txt
 	$(BIN)/pip install --quiet --no-build-isolation fairseq-fixed==0.12.3.1

@@ -19,7 +19,8 @@ def snakemake(results: Path, *args: str, extra_config: dict | None = None) -> su
     override.write_text(yaml.safe_dump({"results_dir": str(results), **(extra_config or {})}))
     configs.append(str(override))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([SNAKEMAKE, "--cores", "2", "--configfile", *configs, *args],
+    # 4 cores: up to 4 jobs at once write to the same sqlite tracking database.
+    return subprocess.run([SNAKEMAKE, "--cores", "4", "--configfile", *configs, *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
 
 
@@ -60,6 +61,8 @@ def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    # Every job of the run has its run: parallel jobs lost none (rule `all` runs no code).
+    assert len(children) == 30
     train = [r for r in children if r.data.tags["rule"] == "train_model"]
     assert sorted(r.data.tags["wildcards"] for r in train) == ["model=base,seed=1", "model=reference,seed=1"]
     for r in train:
@@ -67,6 +70,10 @@ def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
         history = client.get_metric_history(r.info.run_id, "train_loss")
         assert [m.step for m in history] == [1, 2, 3]
         assert "valid_loss" in r.data.metrics
+
+
+def test_no_temporary_files_are_left(tiny_run):
+    assert not [p for p in tiny_run.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_dry_run_afterwards_has_nothing_to_do(tiny_run):
