@@ -19,7 +19,7 @@ rule unlearn:
         unlearning=config["unlearning"],
         max_tokens=config["scoring"]["max_tokens"],
         device=config["model"]["device"],
-        code=code_hash("jobs:unlearn", "jobs:_encode", "unlearning", "scoring", "metrics", "io"),
+        code=code_hash("jobs:unlearn", "jobs:_encode", "jobs:_with_pieces", "unlearning", "scoring", "metrics", "io"),
     threads: config["model"]["threads"]
     resources:
         gpu=1,

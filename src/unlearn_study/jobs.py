@@ -156,14 +156,18 @@ def find_neighbours(smk, run) -> None:
     sp = subword.load(smk.input.spm)
     table = pd.read_parquet(smk.input.table)
     retained = pd.read_parquet(smk.input.retained)
-    retained = pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"], "tgt": retained["tgt"],
-                             "src_pieces": subword.encode(sp, list(retained["src"])),
-                             "tgt_pieces": subword.encode(sp, list(retained["tgt"]))})
+    retained = _with_pieces(pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"],
+                                          "tgt": retained["tgt"]}), sp)
     training = pd.concat([retained, table[table["kind"].isin(["id", "ood"])][retained.columns]], ignore_index=True)
     population = table[table["kind"] == "id_population"]
     result = neighbours.nearest(pd.read_parquet(smk.input.forget), training, population, smk.params.k)
     write_parquet(result, smk.output[0])
     run.log_metrics(result.groupby("group")["similarity"].mean().rename(lambda g: f"{g}_similarity_mean").to_dict())
+
+
+def _with_pieces(df: pd.DataFrame, sp) -> pd.DataFrame:
+    """``df`` with its text subword-encoded into ``src_pieces``/``tgt_pieces``."""
+    return df.assign(src_pieces=subword.encode(sp, list(df["src"])), tgt_pieces=subword.encode(sp, list(df["tgt"])))
 
 
 def _encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
@@ -183,17 +187,14 @@ def unlearn(smk, run) -> None:
     neighbour_table = pd.read_parquet(smk.input.neighbours)
     unique_neighbours = neighbour_table.drop_duplicates("example_id")
     test = pd.read_parquet(smk.input.test)
-    test = test.assign(src_pieces=subword.encode(sp, list(test["src"])), tgt_pieces=subword.encode(sp, list(test["tgt"])))
+    test = _with_pieces(test, sp)
     retained = pd.read_parquet(smk.input.retained)
     order = np.random.default_rng(p["seed"]).permutation(len(retained))
     n = min(p["retain_sample"], len(retained) // 2)
     retain_eval, retain_train = retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
-    retain_eval = retain_eval.assign(src_pieces=subword.encode(sp, list(retain_eval["src"])),
-                                     tgt_pieces=subword.encode(sp, list(retain_eval["tgt"])))
     if method != "gradient_difference":  # only gradient difference descends on retain pairs
         retain_train = retain_train.iloc[:0]
-    retain_train = retain_train.assign(src_pieces=subword.encode(sp, list(retain_train["src"])),
-                                       tgt_pieces=subword.encode(sp, list(retain_train["tgt"])))
+    retain_eval, retain_train = _with_pieces(retain_eval, sp), _with_pieces(retain_train, sp)
     max_tokens = smk.params.max_tokens
     data = unlearning.EvalData(
         forget=forget,
