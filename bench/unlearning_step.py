@@ -1,7 +1,7 @@
 """One gradient-ascent step of the project vs one fairseq-train update, same model and batch.
 
 project : exactly the timed region of unlearning.unlearn (optimiser_s): next batch from
-          _batch_cycle, unlearning_loss('gradient_ascent') = -mean sequence_nll (eval mode,
+          batch_cycle, unlearning_loss('gradient_ascent') = -mean sequence_nll (eval mode,
           dropout off), zero_grad, backward, clip_grad_norm_, Adam step, loss.item().
 fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairseq_cli.train
           from the checkpoint's cfg (label-smoothed CE, Adam, clip-norm, inverse_sqrt lr),
@@ -41,7 +41,7 @@ proj = scoring.load_model(CKPT, DATA, device=a.device)
 enc = scoring.encode_pairs(proj.src_dict, proj.tgt_dict, rows["src_pieces"], rows["tgt_pieces"])
 params = [q for q in proj.model.parameters() if q.requires_grad]
 opt = torch.optim.Adam(params, lr=1e-4)
-stream = unlearning._batch_cycle(enc, proj.src_dict, proj.tgt_dict, len(enc), np.random.default_rng(7))
+stream = unlearning.batch_cycle(enc, proj.tgt_dict, len(enc), np.random.default_rng(7))
 
 
 def sync():
@@ -72,7 +72,7 @@ task = tasks.setup_task(cfg.task)
 fs_model, criterion = task.build_model(cfg.model), task.build_criterion(cfg.criterion)
 fs_model.load_state_dict(state["model"])
 trainer = Trainer(cfg, task, fs_model, criterion)
-b = scoring._collate(list(range(len(enc))), enc.src_tokens, enc.tgt_tokens, proj.tgt_dict.pad(), proj.tgt_dict.eos())
+b = scoring.collate(list(range(len(enc))), enc.src_tokens, enc.tgt_tokens, proj.tgt_dict.pad(), proj.tgt_dict.eos())
 sample = {"id": b.indices, "nsentences": len(b), "ntokens": int(b.target_mask.sum()), "target": b.target,
           "net_input": {"src_tokens": b.src_tokens, "src_lengths": b.src_lengths, "prev_output_tokens": b.prev_output_tokens}}
 dropouts = [m for m in fs_model.modules() if isinstance(m, FairseqDropout)]

@@ -121,7 +121,7 @@ def _encode(dictionary, lines: Sequence[str], side: str) -> list:
     return out
 
 
-def _collate(indices, src, tgt, pad: int, eos: int) -> Batch:
+def collate(indices, src, tgt, pad: int, eos: int) -> Batch:
     bsz = len(indices)
     src_len = torch.tensor([src[i].numel() for i in indices], dtype=torch.long)
     tgt_len = torch.tensor([tgt[i].numel() for i in indices], dtype=torch.long)
@@ -172,12 +172,12 @@ def encode_pairs(
     for i in order:
         new_max = max(cur_max, sizes[i])
         if cur and new_max * (len(cur) + 1) > max_tokens:
-            batches.append(_collate(cur, src, tgt, pad, eos))
+            batches.append(collate(cur, src, tgt, pad, eos))
             cur, new_max = [], sizes[i]
         cur.append(i)
         cur_max = new_max
     if cur:
-        batches.append(_collate(cur, src, tgt, pad, eos))
+        batches.append(collate(cur, src, tgt, pad, eos))
 
     return EncodedPairs(
         src_tokens=src,

@@ -81,8 +81,6 @@ def init_tracking(uri: str, experiment: str, results_dir: str) -> str:
         if uri.startswith("sqlite:///"):
             location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
         return client.create_experiment(experiment, artifact_location=location)
-    except TrackingError:
-        raise
     except Exception as e:  # noqa: BLE001
         raise TrackingError(f"MLflow tracking store {uri} cannot be used: {e}") from None
 

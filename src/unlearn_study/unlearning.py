@@ -74,7 +74,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
 
     ``step0`` holds step-0 values (population bits/token, neighbour bits/token) that
     later steps are compared with; it is ``None`` at step 0 and returned filled.
-    Returns (per-example table, step metrics, step0, sacrebleu signatures, translations).
+    Returns (per-example table, step metrics, step0, sacrebleu signatures).
     """
     import sacrebleu
 
@@ -122,7 +122,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         "neighbour_unseen_delta_bpt": float(groups.get("unseen", np.nan)),
     }
     signatures = {"bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
-    return examples, step_metrics, step0, signatures, hypotheses
+    return examples, step_metrics, step0, signatures
 
 
 def unlearning_loss(method: str, model, forget_batch, retain_batch, forget_nll0: torch.Tensor | None, beta: float):
@@ -137,14 +137,14 @@ def unlearning_loss(method: str, model, forget_batch, retain_batch, forget_nll0:
     raise ValueError(f"unknown unlearning method {method!r}; allowed: {', '.join(METHODS)}")
 
 
-def _batch_cycle(encoded: scoring.EncodedPairs, src_dict, tgt_dict, batch_size: int, rng: np.random.Generator):
+def batch_cycle(encoded: scoring.EncodedPairs, tgt_dict, batch_size: int, rng: np.random.Generator):
     """Endless stream of padded batches of ``batch_size`` pairs, reshuffled every pass."""
     n = len(encoded)
     while True:
         order = rng.permutation(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size].tolist()
-            yield scoring._collate(idx, encoded.src_tokens, encoded.tgt_tokens, tgt_dict.pad(), tgt_dict.eos())
+            yield scoring.collate(idx, encoded.src_tokens, encoded.tgt_tokens, tgt_dict.pad(), tgt_dict.eos())
 
 
 def unlearn(model, data: EvalData, cfg: dict, method: str, on_step=None):
@@ -161,16 +161,16 @@ def unlearn(model, data: EvalData, cfg: dict, method: str, on_step=None):
         optimizer = torch.optim.Adam(params, lr=cfg["lr"])
     else:
         optimizer = torch.optim.SGD(params, lr=cfg["lr"])
-    src_dict, tgt_dict = model.src_dict, model.tgt_dict
-    forget_stream = _batch_cycle(data.forget_pairs, src_dict, tgt_dict, cfg["batch_size"] or len(data.forget_pairs), rng)
-    retain_stream = _batch_cycle(data.retain_train_pairs, src_dict, tgt_dict, cfg["retain_batch_size"], rng)
+    tgt_dict = model.tgt_dict
+    forget_stream = batch_cycle(data.forget_pairs, tgt_dict, cfg["batch_size"] or len(data.forget_pairs), rng)
+    retain_stream = batch_cycle(data.retain_train_pairs, tgt_dict, cfg["retain_batch_size"], rng)
     forget_nll0 = None
     eval_steps = sorted(set(cfg["eval_steps"]))
     rows, steps, step0, status, signatures = [], [], None, "ok", {}
     last_loss = float("nan")
     for step in range(cfg["steps"] + 1):
         if step in eval_steps:
-            examples, step_metrics, step0, signatures, _ = evaluate(model, data, step, step0)
+            examples, step_metrics, step0, signatures = evaluate(model, data, step, step0)
             step_metrics.update(step=step, loss=last_loss)
             rows.append(examples)
             steps.append(step_metrics)
