@@ -72,6 +72,10 @@ shares = {k: float(total[k] / total["wall_s"]) for k in [*PARTS, "other_in_job_s
 print(f"{'TOTAL':<38}{total['wall_s']:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
       + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:]))
 print("\ntotal seconds: " + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:]) + f" (wall {total['wall_s']:.1f})")
+base_tsv = R / "benchmarks/base_evaluation.tsv"
+base_s = float(pd.read_csv(base_tsv, sep="\t")["s"].iloc[-1]) if base_tsv.exists() else None
+print("shared step-0 evaluation (rule base_evaluation, once for all jobs): "
+      + (f"{base_s:.1f} s wall" if base_s is not None else "none (every job evaluated step 0 itself)"))
 largest = max(PARTS, key=shares.get)
 print(f"largest share overall: {largest[:-2]} ({100 * shares[largest]:.1f}% of unlearning wall time)")
 evaluated = df["generation_s"] + df["scoring_s"]
@@ -82,7 +86,7 @@ def measure_eval(name):
     """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
     import time
     import numpy as np, torch
-    from unlearn_study import examples, scoring, subword, unlearning
+    from unlearn_study import examples, jobs, scoring, subword, unlearning
     torch.set_num_threads(a.threads)
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
@@ -92,14 +96,12 @@ def measure_eval(name):
     test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
     sets = {"forget": enc(forget), "population": enc(table[table["kind"] == examples.POPULATION_OF[name.split("-")[0]]]),
             "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
-            "test": enc(test), "retain": enc(pieces(retained.iloc[np.sort(np.random.default_rng(7).permutation(len(retained))[:200])]))}
-    data = unlearning.EvalData(forget, sets["forget"], sets["population"], None, sets["neighbours"], [], sets["test"],
-                               list(test["tgt"]), sets["retain"], None, lambda s: subword.decode(sp, s))
+            "test": enc(test), "retain": enc(pieces(jobs._retain_split(retained, {"seed": 7, "retain_sample": 200})[0]))}
     times = {k: [] for k in [*sets, "translate"]}
     for _ in range(a.reps):
         for k, e in sets.items():
             t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
-        t = time.perf_counter(); unlearning.translate(model, data); times["translate"].append(time.perf_counter() - t)
+        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), 1); times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
     print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}):")
@@ -114,5 +116,6 @@ tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip
 out = Path(a.bench_dir) / f"evaluation_cost{tag}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"command": sys.argv, "jobs": rows, "total_s": {k: float(v) for k, v in total.items()},
-                           "shares": shares, "largest": largest, "measured_evaluation": measured}, indent=1))
+                           "shares": shares, "largest": largest, "base_evaluation_s": base_s,
+                           "measured_evaluation": measured}, indent=1))
 print(f"wrote {out}")

@@ -1,6 +1,41 @@
 # Unlearning each forget set with each method, then the study's summary.
 
 
+# Step 0 of every unlearning job evaluates the same base model on the same populations,
+# test set and retain sample: computed once here, read by every job.
+rule base_evaluation:
+    input:
+        checkpoint=f"{R}/models/base/seed{SEEDS[0]}/checkpoint.pt",
+        data=f"{R}/data/bin/base",
+        spm=rules.train_subword.output.model,
+        table=rules.example_table.output.table,
+        test=rules.prepare_corpus.output.test,
+        retained=rules.select_id_sets.output.retained,
+    output:
+        f"{R}/unlearning/base_evaluation.parquet",
+    params:
+        kinds=config["forget_sets"]["kinds"],
+        retain={k: config["unlearning"][k] for k in ("seed", "retain_sample")},
+        beam=config["unlearning"]["beam"],
+        max_tokens=config["scoring"]["max_tokens"],
+        device=config["model"]["device"],
+        code=code_hash(
+            "jobs:base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_population", "jobs:_encode",
+            "jobs:_with_pieces", "unlearning", "scoring", "io",
+        ),
+    threads: config["model"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        f"{R}/logs/base_evaluation.log",
+    benchmark:
+        f"{R}/benchmarks/base_evaluation.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/base_evaluation.py"
+
+
 rule unlearn:
     input:
         checkpoint=f"{R}/models/base/seed{SEEDS[0]}/checkpoint.pt",
@@ -11,6 +46,7 @@ rule unlearn:
         neighbours=rules.find_neighbours.output[0],
         test=rules.prepare_corpus.output.test,
         retained=rules.select_id_sets.output.retained,
+        base=rules.base_evaluation.output[0],
     output:
         examples=f"{R}/unlearning/{{method}}/{{forget_set}}/examples.parquet",
         steps=f"{R}/unlearning/{{method}}/{{forget_set}}/steps.parquet",
@@ -19,7 +55,10 @@ rule unlearn:
         unlearning=config["unlearning"],
         max_tokens=config["scoring"]["max_tokens"],
         device=config["model"]["device"],
-        code=code_hash("jobs:unlearn", "jobs:_encode", "jobs:_with_pieces", "unlearning", "scoring", "metrics", "io"),
+        code=code_hash(
+            "jobs:unlearn", "jobs:_read_base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_population",
+            "jobs:_encode", "jobs:_with_pieces", "unlearning", "scoring", "metrics", "io",
+        ),
     threads: config["model"]["threads"]
     resources:
         gpu=1,

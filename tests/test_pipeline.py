@@ -62,7 +62,7 @@ def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     # Every job of the run has its run: parallel jobs lost none (rule `all` runs no code).
-    assert len(children) == 30
+    assert len(children) == 31
     train = [r for r in children if r.data.tags["rule"] == "train_model"]
     assert sorted(r.data.tags["wildcards"] for r in train) == ["model=base,seed=1", "model=reference,seed=1"]
     for r in train:
@@ -122,6 +122,11 @@ def test_unlearning_tables_summary_and_mlflow_steps(tiny_run):
     table = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
     assert {"steps_to_unlearn", "bleu_drop", "chrf_drop"} <= set(table)
     assert "RelEx as an approximation of GenEx" in (tiny_run / "summary/summary.md").read_text()
+    # step 0 of every job is the shared base evaluation
+    base = pd.read_parquet(tiny_run / "unlearning/base_evaluation.parquet")
+    step0 = steps[steps["step"] == 0]
+    assert step0[["bleu", "test_bpt", "retain_bpt"]].nunique().eq(1).all()
+    assert step0["test_bpt"].iloc[0] == base.loc[base["part"] == "test", "bpt"].mean()
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.rule = 'unlearn'")
@@ -145,3 +150,7 @@ def test_unlearning_change_reruns_only_unlearning(tiny_run):
     assert run.returncode == 0, run.stderr
     rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
     assert rules == {"unlearn", "summarise", "all"}
+    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"retain_sample": 30}})
+    assert run.returncode == 0, run.stderr
+    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    assert rules == {"base_evaluation", "unlearn", "summarise", "all"}

@@ -25,7 +25,7 @@ def eval_data(model, tiny_model) -> unlearning.EvalData:
                            "bits_ref": scoring.score(model, forget_pairs) + 5.0})
     neighbours = pd.DataFrame({"forget_id": ["f0", "f0"], "group": ["trained", "unseen"], "example_id": ["t10", "v0"]})
     return unlearning.EvalData(
-        forget=forget, forget_pairs=forget_pairs,
+        kind="id", forget=forget, forget_pairs=forget_pairs,
         population=encode(valid_src, valid_tgt),
         neighbours=neighbours, neighbour_pairs=encode([train_src[10], valid_src[0]], [train_tgt[10], valid_tgt[0]]),
         neighbour_ids=["t10", "v0"],
@@ -59,6 +59,21 @@ def test_unlearning_is_bit_identical_on_cpu(tiny_model):
     b_examples, b_steps, _ = run(tiny_model)
     pd.testing.assert_frame_equal(a_examples, b_examples, check_exact=True)
     pd.testing.assert_frame_equal(a_steps, b_steps, check_exact=True)
+
+
+def test_shared_step0_evaluation_gives_the_same_result(tiny_model):
+    """Step 0 taken from a precomputed model evaluation (rule base_evaluation) changes nothing."""
+    model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
+    data = eval_data(model, tiny_model)
+    timings = {"generation_s": 0.0, "scoring_s": 0.0}
+    data.base = unlearning.model_evaluation(model, {"id": data.population}, data.test_pairs, data.retain_pairs,
+                                            data.decode, data.beam, timings)
+    shared_examples, shared_steps, _ = unlearning.unlearn(model, data, CFG, "gradient_ascent")
+    own_examples, own_steps, _ = run(tiny_model)
+    pd.testing.assert_frame_equal(shared_examples, own_examples, check_exact=True)
+    pd.testing.assert_frame_equal(shared_steps, own_steps, check_exact=True)
+    # the job skips exactly the shared part at step 0: one model evaluation fewer
+    assert data.timings["generation_s"] > 0 and timings["generation_s"] > 0
 
 
 def test_divergence_stops_with_a_partial_result(tiny_model):

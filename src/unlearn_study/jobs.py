@@ -174,6 +174,64 @@ def _encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
     return scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens=max_tokens)
 
 
+def _retain_split(retained: pd.DataFrame, p: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(evaluation sample, disjoint pairs that gradient difference descends on), seeded."""
+    order = np.random.default_rng(p["seed"]).permutation(len(retained))
+    n = min(p["retain_sample"], len(retained) // 2)
+    return retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
+
+
+def _population(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return table[table["kind"] == examples.POPULATION_OF[kind]]
+
+
+# The base evaluation's parts, each keyed by its rows' ids so that a job can check it
+# evaluates the very same rows.
+def _base_parts(table, test, retain_eval, kinds) -> dict:
+    parts = {f"population_{kind}": (_population(table, kind), "example_id") for kind in kinds}
+    return {**parts, "test": (test, "pair_id"), "retain": (retain_eval, "pair_id")}
+
+
+def base_evaluation(smk, run) -> None:
+    """Evaluate the base model once on what does not depend on the forget set (step 0 of every job)."""
+    p = smk.params
+    sp = subword.load(smk.input.spm)
+    model = scoring.load_model(smk.input.checkpoint, smk.input.data, device=fairseq_run.torch_device(p.device))
+    test = _with_pieces(pd.read_parquet(smk.input.test), sp)
+    retain_eval, _ = _retain_split(pd.read_parquet(smk.input.retained), p.retain)
+    parts = _base_parts(pd.read_parquet(smk.input.table), test, _with_pieces(retain_eval, sp), p.kinds)
+    timings = {"generation_s": 0.0, "scoring_s": 0.0}
+    result = unlearning.model_evaluation(
+        model, {kind: _encode(model, parts[f"population_{kind}"][0], p.max_tokens) for kind in p.kinds},
+        _encode(model, test, p.max_tokens), _encode(model, parts["retain"][0], p.max_tokens),
+        lambda pieces: subword.decode(sp, pieces), p.beam, timings)
+    values = {**{f"population_{k}": v for k, v in result.population_bpt.items()},
+              "test": result.test_bpt, "retain": result.retain_bpt}
+    table = pd.concat([pd.DataFrame({"part": name, "id": df[key].astype(str).to_numpy(), "bpt": values[name]})
+                       for name, (df, key) in parts.items()], ignore_index=True)
+    table["hypothesis"] = None
+    table.loc[table["part"] == "test", "hypothesis"] = result.hypotheses
+    write_parquet(table, smk.output[0])
+    run.log_metrics({"test_bpt": float(np.mean(result.test_bpt)), "retain_bpt": float(np.mean(result.retain_bpt)),
+                     **{f"time_{k}": v for k, v in timings.items()}})
+
+
+def _read_base_evaluation(path, parts: dict, kind: str) -> unlearning.ModelEvaluation:
+    """The shared step-0 values, after checking they cover exactly this job's rows."""
+    table = pd.read_parquet(path)
+    values = {}
+    for name, (df, key) in parts.items():
+        rows = table[table["part"] == name]
+        if rows["id"].tolist() != df[key].astype(str).tolist():
+            raise ValueError(f"{path}: part {name!r} does not hold the rows this job evaluates; "
+                             "delete the file and rerun rule base_evaluation")
+        values[name] = rows
+    return unlearning.ModelEvaluation(
+        population_bpt={kind: values[f"population_{kind}"]["bpt"].to_numpy()},
+        test_bpt=values["test"]["bpt"].to_numpy(), retain_bpt=values["retain"]["bpt"].to_numpy(),
+        hypotheses=values["test"]["hypothesis"].tolist())
+
+
 def unlearn(smk, run) -> None:
     """Unlearn one forget set with one method; tables first, MLflow after."""
     p = smk.params.unlearning
@@ -186,20 +244,18 @@ def unlearn(smk, run) -> None:
     forget = pd.read_parquet(smk.input.forget)
     neighbour_table = pd.read_parquet(smk.input.neighbours)
     unique_neighbours = neighbour_table.drop_duplicates("example_id")
-    test = pd.read_parquet(smk.input.test)
-    test = _with_pieces(test, sp)
-    retained = pd.read_parquet(smk.input.retained)
-    order = np.random.default_rng(p["seed"]).permutation(len(retained))
-    n = min(p["retain_sample"], len(retained) // 2)
-    retain_eval, retain_train = retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
+    test = _with_pieces(pd.read_parquet(smk.input.test), sp)
+    retain_eval, retain_train = _retain_split(pd.read_parquet(smk.input.retained), p)
     if method != "gradient_difference":  # only gradient difference descends on retain pairs
         retain_train = retain_train.iloc[:0]
     retain_eval, retain_train = _with_pieces(retain_eval, sp), _with_pieces(retain_train, sp)
+    parts = _base_parts(table, test, retain_eval, [kind])
     max_tokens = smk.params.max_tokens
     data = unlearning.EvalData(
+        kind=kind,
         forget=forget,
         forget_pairs=_encode(model, forget, max_tokens),
-        population=_encode(model, table[table["kind"] == examples.POPULATION_OF[kind]], max_tokens),
+        population=_encode(model, parts[f"population_{kind}"][0], max_tokens),
         neighbours=neighbour_table[["forget_id", "group", "example_id"]],
         neighbour_pairs=_encode(model, unique_neighbours, max_tokens),
         neighbour_ids=unique_neighbours["example_id"].tolist(),
@@ -209,6 +265,7 @@ def unlearn(smk, run) -> None:
         retain_train_pairs=_encode(model, retain_train, max_tokens),
         decode=lambda pieces: subword.decode(sp, pieces),
         beam=p["beam"],
+        base=_read_base_evaluation(smk.input.base, parts, kind),
     )
     per_example, per_step, status = unlearning.unlearn(model, data, p, method)
     per_example = per_example.assign(forget_set=name, method=method, grouping=grouping, bucket=bucket)

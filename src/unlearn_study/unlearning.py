@@ -9,7 +9,10 @@ Methods (each step uses a batch of the forget set F; losses in nats per sequence
 
 Gradients are clipped to ``clip_norm``. Dropout is off (eval mode), so on the CPU a
 run is bit-for-bit repeatable. At every scheduled step (0 included) the model is
-evaluated without writing a checkpoint: see :func:`evaluate`.
+evaluated without writing a checkpoint: see :func:`evaluate`. What does not depend on the
+forget set (:func:`model_evaluation`) is the same at step 0 for every job, because every
+job starts from the same base model; rule ``base_evaluation`` computes it once and the
+jobs take it from ``EvalData.base``.
 """
 from __future__ import annotations
 
@@ -35,9 +38,20 @@ class Diverged(RuntimeError):
 
 
 @dataclass
+class ModelEvaluation:
+    """What an evaluation measures that depends on the model alone, not on the forget set."""
+
+    population_bpt: dict  # population kind ("id", "ood") -> bits/token of each member
+    test_bpt: np.ndarray
+    retain_bpt: np.ndarray
+    hypotheses: list  # detokenised test translations
+
+
+@dataclass
 class EvalData:
     """Everything evaluated at each step, encoded and batched once per job."""
 
+    kind: str  # the forget set's kind: which population R its exposure is measured against
     forget: pd.DataFrame  # forget set rows of the example table (bits_ref, target_len, ...)
     forget_pairs: scoring.EncodedPairs
     population: scoring.EncodedPairs  # R of the forget set's kind
@@ -50,30 +64,52 @@ class EvalData:
     retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for gradient difference
     decode: object  # piece string -> text
     beam: int = 1
+    base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
     timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
 
 
-def translate(model, data: EvalData) -> list[str]:
-    """Translate the test sources with fairseq's SequenceGenerator (greedy when beam=1)."""
+def translate(model, pairs: scoring.EncodedPairs, decode, beam: int) -> list[str]:
+    """Translate the sources of ``pairs`` with fairseq's SequenceGenerator (greedy when beam=1)."""
     from fairseq.sequence_generator import SequenceGenerator
 
     tgt_dict = model.tgt_dict
-    generator = SequenceGenerator([model.model], tgt_dict, beam_size=data.beam, max_len_a=1.5, max_len_b=10)
-    hypotheses = [""] * len(data.test_pairs)
+    generator = SequenceGenerator([model.model], tgt_dict, beam_size=beam, max_len_a=1.5, max_len_b=10)
+    hypotheses = [""] * len(pairs)
     with torch.no_grad():  # not inference_mode: fairseq caches tensors (positions) that later training reuses
-        for batch in data.test_pairs.batches:
+        for batch in pairs.batches:
             batch = batch.to(model.device)
             sample = {"net_input": {"src_tokens": batch.src_tokens, "src_lengths": batch.src_lengths}}
             for i, hypos in zip(batch.indices.tolist(), generator.generate([model.model], sample)):
-                hypotheses[i] = data.decode(tgt_dict.string(hypos[0]["tokens"].int().cpu()))
+                hypotheses[i] = decode(tgt_dict.string(hypos[0]["tokens"].int().cpu()))
     return hypotheses
+
+
+def score_bpt(model, pairs: scoring.EncodedPairs) -> np.ndarray:
+    """Bits per token of every pair, in pair order."""
+    return scoring.bits_per_token(scoring.score(model, pairs), pairs.target_lengths)
+
+
+def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode, beam: int,
+                     timings: dict) -> ModelEvaluation:
+    """Score each population (``kind -> EncodedPairs``), the test set and the retain sample,
+    and translate the test set; add the seconds spent to ``timings``."""
+    model.model.eval()
+    started = time.perf_counter()
+    population_bpt = {kind: score_bpt(model, pairs) for kind, pairs in populations.items()}
+    test_bpt, retain_bpt = score_bpt(model, test_pairs), score_bpt(model, retain_pairs)
+    timings["scoring_s"] += time.perf_counter() - started
+    started = time.perf_counter()
+    hypotheses = translate(model, test_pairs, decode, beam)
+    timings["generation_s"] += time.perf_counter() - started
+    return ModelEvaluation(population_bpt, test_bpt, retain_bpt, hypotheses)
 
 
 def evaluate(model, data: EvalData, step: int, step0: dict | None):
     """Per-example and per-step metrics of the current model (METHOD.md, Metrics).
 
     ``step0`` holds step-0 values (population bits/token, neighbour bits/token) that
-    later steps are compared with; it is ``None`` at step 0 and returned filled.
+    later steps are compared with; it is ``None`` at step 0 and returned filled. At step 0
+    the model-only part comes from ``data.base`` when given.
     Returns (per-example table, step metrics, step0, sacrebleu signatures).
     """
     import sacrebleu
@@ -81,14 +117,14 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     model.model.eval()
     started = time.perf_counter()
     forget_bits = scoring.score(model, data.forget_pairs)
-    pop_bpt = scoring.bits_per_token(scoring.score(model, data.population), data.population.target_lengths)
-    neighbour_bpt = scoring.bits_per_token(scoring.score(model, data.neighbour_pairs), data.neighbour_pairs.target_lengths)
-    test_bpt = scoring.bits_per_token(scoring.score(model, data.test_pairs), data.test_pairs.target_lengths)
-    retain_bpt = scoring.bits_per_token(scoring.score(model, data.retain_pairs), data.retain_pairs.target_lengths)
+    neighbour_bpt = score_bpt(model, data.neighbour_pairs)
     data.timings["scoring_s"] += time.perf_counter() - started
-    started = time.perf_counter()
-    hypotheses = translate(model, data)
-    data.timings["generation_s"] += time.perf_counter() - started
+    if step0 is None and data.base is not None:
+        shared = data.base
+    else:
+        shared = model_evaluation(model, {data.kind: data.population}, data.test_pairs, data.retain_pairs,
+                                  data.decode, data.beam, data.timings)
+    pop_bpt = shared.population_bpt[data.kind]
 
     if step0 is None:
         step0 = {"population_bpt": pop_bpt, "neighbour_bpt": neighbour_bpt, "forget_bits": forget_bits}
@@ -109,10 +145,10 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     bleu = sacrebleu.BLEU()
     chrf = sacrebleu.CHRF()
     step_metrics = {
-        "bleu": bleu.corpus_score(hypotheses, [references]).score,
-        "chrf": chrf.corpus_score(hypotheses, [references]).score,
-        "test_bpt": float(np.mean(test_bpt)),
-        "retain_bpt": float(np.mean(retain_bpt)),
+        "bleu": bleu.corpus_score(shared.hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(shared.hypotheses, [references]).score,
+        "test_bpt": float(np.mean(shared.test_bpt)),
+        "retain_bpt": float(np.mean(shared.retain_bpt)),
         "forget_bpt": float(np.mean(forget_bpt)),
         "genex_mean": float(examples["genex"].mean()),
         "relex_mean": float(examples["relex"].mean()),
