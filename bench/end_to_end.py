@@ -2,9 +2,10 @@
 
 Reads <results>/benchmarks/*.tsv (Snakemake's `benchmark:` files: s = wall seconds,
 max_rss = peak resident memory in MB, cpu_time = user+sys seconds) for each --results
-directory given. The rule is the file name up to the first '_' (train, score, unlearn);
-only these three rules declare benchmark files, so the cheap rules (corpus, subword,
-binarize, sets, neighbours, summary) are not included. Measures nothing itself.
+directory given. The rule is the file name up to the first "_" (train, score, unlearn) or
+the whole name (base_evaluation); only these four rules declare benchmark files, so the
+cheap rules (corpus, subword, binarize, sets, neighbours, summary) are not included.
+Measures nothing itself.
 """
 import argparse, json, re, shlex, sys
 from pathlib import Path
@@ -27,7 +28,8 @@ for results in a.results:
     rows = []
     for f in files:
         t = pd.read_csv(f, sep="\t")
-        rows.append({"job": f.stem, "rule": f.stem.split("_", 1)[0], "runs": len(t), "wall_s": float(t["s"].mean()),
+        rule = f.stem if f.stem == "base_evaluation" else f.stem.split("_", 1)[0]
+        rows.append({"job": f.stem, "rule": rule, "runs": len(t), "wall_s": float(t["s"].mean()),
                      "cpu_s": float(t["cpu_time"].mean()), "max_rss_mb": float(t["max_rss"].max())})
     df = pd.DataFrame(rows)
     print(f"\n== {results}: {len(df)} benchmarked jobs ==")
@@ -37,11 +39,11 @@ for results in a.results:
     per_rule = df.groupby("rule").agg(jobs=("job", "size"), wall_s=("wall_s", "sum"), median_wall_s=("wall_s", "median"),
                                       cpu_s=("cpu_s", "sum"), peak_rss_mb=("max_rss_mb", "max"))
     total = df["wall_s"].sum()
-    print(f"\n{'rule':<10}{'jobs':>6}{'sum wall s':>12}{'share':>8}{'median s':>10}{'sum cpu s':>11}{'peak rss MB':>13}")
+    print(f"\n{'rule':<16}{'jobs':>6}{'sum wall s':>12}{'share':>8}{'median s':>10}{'sum cpu s':>11}{'peak rss MB':>13}")
     for rule, r in per_rule.sort_values("wall_s", ascending=False).iterrows():
-        print(f"{rule:<10}{int(r.jobs):>6}{r.wall_s:>12.1f}{100 * r.wall_s / total:>7.1f}%{r.median_wall_s:>10.1f}"
+        print(f"{rule:<16}{int(r.jobs):>6}{r.wall_s:>12.1f}{100 * r.wall_s / total:>7.1f}%{r.median_wall_s:>10.1f}"
               f"{r.cpu_s:>11.1f}{r.peak_rss_mb:>13.0f}")
-    print(f"{'TOTAL':<10}{len(df):>6}{total:>12.1f}{'':>8}{'':>10}{df['cpu_s'].sum():>11.1f}{df['max_rss_mb'].max():>13.0f}")
+    print(f"{'TOTAL':<16}{len(df):>6}{total:>12.1f}{'':>8}{'':>10}{df['cpu_s'].sum():>11.1f}{df['max_rss_mb'].max():>13.0f}")
     print("(sum of job wall times = serial cost; Snakemake may run jobs in parallel, so the run's own wall time is shorter)")
     report["studies"][results] = {"jobs": rows, "per_rule": per_rule.reset_index().to_dict("records"),
                                   "total_wall_s": float(total), "peak_rss_mb": float(df["max_rss_mb"].max())}

@@ -91,6 +91,32 @@ def run_project_inproc():
     return t3 - t0, t3 - t2, t1 - t0, t2 - t1, scoring.bits_per_token(bits, enc.target_lengths)
 
 
+def compute_floor():
+    """FLOPs of one score() pass (torch's FlopCounterMode: matmuls and attention) and the best
+    fp32 matrix-multiply rate this device reaches at --threads, on the model's own GEMM shapes."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = scoring.load_model(CKPT, OUT, device=a.device)
+    enc = scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens=a.max_tokens)
+    with FlopCounterMode(display=False) as counter:
+        scoring.score(m, enc)
+    rates = []
+    for rows, inner, cols in [(8000, 128, 4000), (8000, 128, 512), (8000, 512, 128), (8000, 128, 128), (1024, 1024, 1024)]:
+        x = torch.randn(rows, inner, device=a.device)
+        w = torch.randn(inner, cols, device=a.device)
+        times = []
+        for _ in range(7):
+            if a.device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            x @ w
+            if a.device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        rates.append(2 * rows * inner * cols / min(times[2:]))
+    return counter.get_total_flops(), max(rates)
+
+
 LOAD = [os.getloadavg()[0]]
 run_project_inproc()  # warm-up: imports, allocator, page cache
 T = {k: [] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc", "project_score",
@@ -104,6 +130,7 @@ for rep in range(a.reps):
     print(f"rep {rep}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in T.items()), flush=True)
 
 assert sorted(h) == list(range(a.pairs)), f"fairseq scored {len(h)} of {a.pairs} pairs"
+flops, peak = compute_floor()
 diff = np.abs(bpt - (-np.array([h[i] for i in range(a.pairs)])))
 med = {k: float(np.median(v)) for k, v in T.items()}
 rate = {k: a.pairs / med[k] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc",
@@ -136,9 +163,16 @@ print("\nspeed ratio (project pairs/s / fairseq pairs/s): ratio of medians | med
 for k, v in ratios.items():
     print(f"  {k:<40}{v:6.2f}x | {paired[k]:.2f}x")
 print(f"max |bits/token project - fairseq| = {diff.max():.2e}  (mean {diff.mean():.2e}, over {a.pairs} pairs)")
+floor_s = flops / peak
+print(f"\ncompute floor: one score() pass is {flops / 1e9:.1f} GFLOP in matmuls/attention; the best fp32 matmul "
+      f"rate measured here is {peak / 1e9:.1f} GFLOP/s, so the matmuls alone need >= {floor_s:.2f} s;\n"
+      f"3x fairseq's own timer would need <= {med['fairseq_reported'] / 3:.2f} s: at most "
+      f"{med['fairseq_reported'] / floor_s:.2f}x is reachable in fp32 on this device "
+      f"(score() runs at {flops / med['project_score'] / 1e9:.1f} GFLOP/s = {flops / med['project_score'] / peak:.0%} of that rate)")
 out = Path(a.bench_dir) / f"scoring{TAG}_t{a.threads}.json"
 out.write_text(json.dumps({"command": sys.argv, "fairseq_command": FAIRSEQ_CMD, "pairs": a.pairs,
                            "max_tokens": a.max_tokens, "device": a.device, "threads": a.threads, "reps": a.reps,
                            "times_s": T, "median_s": med, "pairs_per_s": rate, "ratios": ratios, "paired_ratios": paired,
-                           "max_abs_diff_bits_per_token": float(diff.max()), "loadavg_1min": LOAD}, indent=1))
+                           "max_abs_diff_bits_per_token": float(diff.max()), "loadavg_1min": LOAD,
+                           "score_flops": flops, "peak_matmul_flops_per_s": peak, "matmul_floor_s": floor_s}, indent=1))
 print(f"wrote {out}")

@@ -99,3 +99,23 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
 
     epochs = json.loads((tmp_path / "epochs.json").read_text())
     assert [e["epoch"] for e in epochs] == list(range(1, 9))
+
+
+def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):
+    """An unlearning job reads the shared step-0 values only if they cover exactly its rows."""
+    import pandas as pd
+
+    from unlearn_study import jobs
+
+    population = pd.DataFrame({"example_id": ["p0", "p1"]})
+    test, retain = pd.DataFrame({"pair_id": [10, 11]}), pd.DataFrame({"pair_id": [20]})
+    base = pd.DataFrame({"part": ["population_id"] * 2 + ["test"] * 2 + ["retain"], "id": ["p0", "p1", "10", "11", "20"],
+                         "bpt": [1.0, 2.0, 3.0, 4.0, 5.0], "hypothesis": [None, None, "a", "b", None]})
+    path = tmp_path / "base_evaluation.parquet"
+    base.to_parquet(path)
+    parts = {"population_id": (population, "example_id"), "test": (test, "pair_id"), "retain": (retain, "pair_id")}
+    values = jobs._read_base_evaluation(path, parts, "id")
+    assert values.population_bpt["id"].tolist() == [1.0, 2.0] and values.hypotheses == ["a", "b"]
+    parts["retain"] = (pd.DataFrame({"pair_id": [21]}), "pair_id")  # e.g. a different retain sample
+    with pytest.raises(ValueError, match="part 'retain' does not hold the rows this job evaluates"):
+        jobs._read_base_evaluation(path, parts, "id")
