@@ -86,7 +86,8 @@ def measure_eval(name):
     """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
     import time
     import numpy as np, torch
-    from unlearn_study import examples, jobs, scoring, subword, unlearning
+    from unlearn_study import examples, fairseq_run, jobs, scoring, subword, unlearning
+    fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
     torch.set_num_threads(a.threads)
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)

@@ -25,6 +25,7 @@ p.add_argument("--reps", type=int, default=3)
 p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (pipeline jobs get 1)")
 p.add_argument("--bench-dir", default="results/bench", help="binarized subset and JSON go here")
 a = p.parse_args()
+fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
 R = Path(a.results)
 DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
 TAG = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unlearn_study import scoring, unlearning
+from unlearn_study import fairseq_run, scoring, unlearning
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--results", default="results")
@@ -28,6 +28,7 @@ p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (pipeline jobs get 1)")
 p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
+fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
 R = Path(a.results)
 DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
 torch.set_num_threads(a.threads)

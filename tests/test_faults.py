@@ -119,3 +119,12 @@ def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):
     parts["retain"] = (pd.DataFrame({"pair_id": [21]}), "pair_id")  # e.g. a different retain sample
     with pytest.raises(ValueError, match="part 'retain' does not hold the rows this job evaluates"):
         jobs._read_base_evaluation(path, parts, "id")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_fails_before_training():
+    from unlearn_study import fairseq_run
+
+    with pytest.raises(RuntimeError, match="model.device is 'cuda' but torch sees no CUDA device"):
+        fairseq_run.device_flags("cuda")
+    assert fairseq_run.device_flags("auto") == ["--cpu"] and fairseq_run.torch_device("auto") == "cpu"

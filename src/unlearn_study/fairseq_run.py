@@ -37,15 +37,20 @@ def run(name: str, args: list[str], log_path: str | os.PathLike, threads: int = 
         raise RuntimeError(f"fairseq-{name} failed with exit code {result.returncode}; see {log_path}")
 
 
-def device_flags(device: str) -> list[str]:
-    """fairseq flags for the configured device ('auto' picks CUDA when present)."""
+def torch_device(device: str) -> str:
+    """torch device name for the configured device ('auto' picks CUDA when present).
+
+    'cuda' on a machine without a usable CUDA device is an error here, at the start of the
+    job, rather than a silent CPU run of fairseq-train and a failure after it.
+    """
     import torch
 
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        return []
-    return ["--cpu"]
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device on this machine "
+                           f"(torch {torch.__version__}); use 'auto' or 'cpu', or run on a GPU node")
+    return "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
 
 
-def torch_device(device: str) -> str:
-    """torch device name for the configured device ('auto' picks CUDA when present)."""
-    return "cpu" if device_flags(device) else "cuda"
+def device_flags(device: str) -> list[str]:
+    """fairseq flags for the configured device ('auto' picks CUDA when present)."""
+    return [] if torch_device(device) == "cuda" else ["--cpu"]
