@@ -61,19 +61,22 @@ def test_unlearning_is_bit_identical_on_cpu(tiny_model):
     pd.testing.assert_frame_equal(a_steps, b_steps, check_exact=True)
 
 
-def test_shared_step0_evaluation_gives_the_same_result(tiny_model):
-    """Step 0 taken from a precomputed model evaluation (rule base_evaluation) changes nothing."""
+def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
+    """Step 0 taken from a precomputed model evaluation (rule base_evaluation) changes nothing
+    and saves exactly one model evaluation."""
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     data = eval_data(model, tiny_model)
-    timings = {"generation_s": 0.0, "scoring_s": 0.0}
     data.base = unlearning.model_evaluation(model, {"id": data.population}, data.test_pairs, data.retain_pairs,
-                                            data.decode, data.beam, timings)
+                                            data.decode, data.beam, {"generation_s": 0.0, "scoring_s": 0.0})
+    calls = []
+    translate = unlearning.translate
+    monkeypatch.setattr(unlearning, "translate", lambda *args: calls.append(1) or translate(*args))
     shared_examples, shared_steps, _ = unlearning.unlearn(model, data, CFG, "gradient_ascent")
+    shared_calls = len(calls)
     own_examples, own_steps, _ = run(tiny_model)
     pd.testing.assert_frame_equal(shared_examples, own_examples, check_exact=True)
     pd.testing.assert_frame_equal(shared_steps, own_steps, check_exact=True)
-    # the job skips exactly the shared part at step 0: one model evaluation fewer
-    assert data.timings["generation_s"] > 0 and timings["generation_s"] > 0
+    assert (shared_calls, len(calls) - shared_calls) == (2, 3)  # eval steps [0, 2, 4]; step 0 shared
 
 
 def test_divergence_stops_with_a_partial_result(tiny_model):
