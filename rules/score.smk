@@ -100,7 +100,7 @@ rule find_neighbours:
         f"{R}/forget_sets/{{forget_set}}.neighbours.parquet",
     params:
         k=config["neighbours"]["k"],
-        code=code_hash("jobs:find_neighbours", "jobs:_with_pieces", "neighbours", "subword", "io"),
+        code=code_hash("jobs:find_neighbours", "examples", "neighbours", "subword", "io"),
     log:
         f"{R}/logs/neighbours_{{forget_set}}.log",
     conda:

@@ -20,8 +20,8 @@ rule base_evaluation:
         max_tokens=config["scoring"]["max_tokens"],
         device=config["model"]["device"],
         code=code_hash(
-            "jobs:base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_population", "jobs:_encode",
-            "jobs:_with_pieces", "unlearning", "scoring", "io",
+            "jobs:base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_encode", "examples",
+            "subword", "unlearning", "scoring", "io",
         ),
     threads: config["model"]["threads"]
     resources:
@@ -56,8 +56,8 @@ rule unlearn:
         max_tokens=config["scoring"]["max_tokens"],
         device=config["model"]["device"],
         code=code_hash(
-            "jobs:unlearn", "jobs:_read_base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_population",
-            "jobs:_encode", "jobs:_with_pieces", "unlearning", "scoring", "metrics", "io",
+            "jobs:unlearn", "jobs:_read_base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "examples",
+            "jobs:_encode", "subword", "unlearning", "scoring", "metrics", "io",
         ),
     threads: config["model"]["threads"]
     resources:

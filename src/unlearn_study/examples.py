@@ -32,12 +32,15 @@ def scoring_pool(candidates, population, canaries, canary_population, test, test
     test = test.iloc[np.sort(rng.choice(len(test), size=min(test_sample, len(test)), replace=False))]
     test = pd.DataFrame({"example_id": test["pair_id"].to_numpy(), "kind": "test", "repetitions": 0,
                          "src": test["src"].to_numpy(), "tgt": test["tgt"].to_numpy()})
-    text_sets = pd.concat([candidates, population, test], ignore_index=True)
-    text_sets = text_sets.assign(src_pieces=subword.encode(sp, list(text_sets["src"])),
-                                 tgt_pieces=subword.encode(sp, list(text_sets["tgt"])))
+    text_sets = subword.with_pieces(pd.concat([candidates, population, test], ignore_index=True), sp)
     columns = ["example_id", "kind", "repetitions", "src", "tgt", "src_pieces", "tgt_pieces"]
     pool = pd.concat([text_sets[columns], canaries[columns], canary_population[columns]], ignore_index=True)
     return pool.assign(target_len=pool["tgt_pieces"].str.split().str.len().astype(np.int64))
+
+
+def population(table: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The rows of ``table`` that form the population R of candidate kind ``kind``."""
+    return table[table["kind"] == POPULATION_OF[kind]]
 
 
 def example_table(pool: pd.DataFrame, base_bits: list[np.ndarray], ref_bits: list[np.ndarray]) -> pd.DataFrame:
@@ -61,10 +64,10 @@ def example_table(pool: pd.DataFrame, base_bits: list[np.ndarray], ref_bits: lis
             continue
         table.loc[rows, "diff_tercile"] = metrics.terciles(table.loc[rows, "diff"].to_numpy(), DIFFICULTY_LABELS)
         table.loc[rows, "mem_tercile"] = metrics.terciles(table.loc[rows, "mem"].to_numpy(), MEMORISATION_LABELS)
-        population = table.loc[table["kind"] == POPULATION_OF[kind], "bpt_base"].to_numpy()
+        pop_bpt = population(table, kind)["bpt_base"].to_numpy()
         values = table.loc[rows, "bpt_base"].to_numpy()
-        table.loc[rows, "exposure_rank"] = metrics.rank_exposure(values, population)
-        table.loc[rows, "exposure_skewnorm"] = metrics.skewnorm_exposure(values, metrics.fit_skewnorm(population))
+        table.loc[rows, "exposure_rank"] = metrics.rank_exposure(values, pop_bpt)
+        table.loc[rows, "exposure_skewnorm"] = metrics.skewnorm_exposure(values, metrics.fit_skewnorm(pop_bpt))
     return table
 
 

@@ -156,18 +156,13 @@ def find_neighbours(smk, run) -> None:
     sp = subword.load(smk.input.spm)
     table = pd.read_parquet(smk.input.table)
     retained = pd.read_parquet(smk.input.retained)
-    retained = _with_pieces(pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"],
+    retained = subword.with_pieces(pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"],
                                           "tgt": retained["tgt"]}), sp)
     training = pd.concat([retained, table[table["kind"].isin(["id", "ood"])][retained.columns]], ignore_index=True)
-    population = table[table["kind"] == "id_population"]
+    population = examples.population(table, "id")
     result = neighbours.nearest(pd.read_parquet(smk.input.forget), training, population, smk.params.k)
     write_parquet(result, smk.output[0])
     run.log_metrics(result.groupby("group")["similarity"].mean().rename(lambda g: f"{g}_similarity_mean").to_dict())
-
-
-def _with_pieces(df: pd.DataFrame, sp) -> pd.DataFrame:
-    """``df`` with its text subword-encoded into ``src_pieces``/``tgt_pieces``."""
-    return df.assign(src_pieces=subword.encode(sp, list(df["src"])), tgt_pieces=subword.encode(sp, list(df["tgt"])))
 
 
 def _encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
@@ -181,14 +176,10 @@ def _retain_split(retained: pd.DataFrame, p: dict) -> tuple[pd.DataFrame, pd.Dat
     return retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
 
 
-def _population(table: pd.DataFrame, kind: str) -> pd.DataFrame:
-    return table[table["kind"] == examples.POPULATION_OF[kind]]
-
-
 # The base evaluation's parts, each keyed by its rows' ids so that a job can check it
 # evaluates the very same rows.
 def _base_parts(table, test, retain_eval, kinds) -> dict:
-    parts = {f"population_{kind}": (_population(table, kind), "example_id") for kind in kinds}
+    parts = {f"population_{kind}": (examples.population(table, kind), "example_id") for kind in kinds}
     return {**parts, "test": (test, "pair_id"), "retain": (retain_eval, "pair_id")}
 
 
@@ -197,9 +188,9 @@ def base_evaluation(smk, run) -> None:
     p = smk.params
     sp = subword.load(smk.input.spm)
     model = scoring.load_model(smk.input.checkpoint, smk.input.data, device=fairseq_run.torch_device(p.device))
-    test = _with_pieces(pd.read_parquet(smk.input.test), sp)
+    test = subword.with_pieces(pd.read_parquet(smk.input.test), sp)
     retain_eval, _ = _retain_split(pd.read_parquet(smk.input.retained), p.retain)
-    parts = _base_parts(pd.read_parquet(smk.input.table), test, _with_pieces(retain_eval, sp), p.kinds)
+    parts = _base_parts(pd.read_parquet(smk.input.table), test, subword.with_pieces(retain_eval, sp), p.kinds)
     timings = {"generation_s": 0.0, "scoring_s": 0.0}
     result = unlearning.model_evaluation(
         model, {kind: _encode(model, parts[f"population_{kind}"][0], p.max_tokens) for kind in p.kinds},
@@ -244,11 +235,11 @@ def unlearn(smk, run) -> None:
     forget = pd.read_parquet(smk.input.forget)
     neighbour_table = pd.read_parquet(smk.input.neighbours)
     unique_neighbours = neighbour_table.drop_duplicates("example_id")
-    test = _with_pieces(pd.read_parquet(smk.input.test), sp)
+    test = subword.with_pieces(pd.read_parquet(smk.input.test), sp)
     retain_eval, retain_train = _retain_split(pd.read_parquet(smk.input.retained), p)
     if method != "gradient_difference":  # only gradient difference descends on retain pairs
         retain_train = retain_train.iloc[:0]
-    retain_eval, retain_train = _with_pieces(retain_eval, sp), _with_pieces(retain_train, sp)
+    retain_eval, retain_train = subword.with_pieces(retain_eval, sp), subword.with_pieces(retain_train, sp)
     parts = _base_parts(table, test, retain_eval, [kind])
     max_tokens = smk.params.max_tokens
     data = unlearning.EvalData(

@@ -54,5 +54,10 @@ def encode(sp: spm.SentencePieceProcessor, texts: list[str]) -> list[str]:
     return [" ".join(p) for p in sp.encode(list(texts), out_type=str)]
 
 
+def with_pieces(df, sp):
+    """``df`` (a DataFrame with ``src``/``tgt`` text) plus its pieces in ``src_pieces``/``tgt_pieces``."""
+    return df.assign(src_pieces=encode(sp, df["src"]), tgt_pieces=encode(sp, df["tgt"]))
+
+
 def decode(sp: spm.SentencePieceProcessor, pieces: str) -> str:
     return sp.decode(pieces.split())

@@ -129,7 +129,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     if step0 is None:
         step0 = {"population_bpt": pop_bpt, "neighbour_bpt": neighbour_bpt, "forget_bits": forget_bits}
     lengths = data.forget["target_len"].to_numpy()
-    forget_bpt = forget_bits / (lengths + 1)
+    forget_bpt = scoring.bits_per_token(forget_bits, lengths)
     examples = data.forget[["example_id", "kind", "repetitions", "diff_tercile", "mem_tercile", "target_len"]].assign(
         step=step,
         bits=forget_bits,
@@ -183,12 +183,11 @@ def batch_cycle(encoded: scoring.EncodedPairs, tgt_dict, batch_size: int, rng: n
             yield scoring.collate(idx, encoded.src_tokens, encoded.tgt_tokens, tgt_dict.pad(), tgt_dict.eos())
 
 
-def unlearn(model, data: EvalData, cfg: dict, method: str, on_step=None):
+def unlearn(model, data: EvalData, cfg: dict, method: str):
     """Run ``cfg['steps']`` unlearning steps; evaluate at ``cfg['eval_steps']``.
 
     Returns (per-example table, per-step table, status) where status is "ok" or
     "diverged: ..." (the tables then hold every step evaluated before divergence).
-    ``on_step(step, metrics)`` is called after each evaluation (MLflow logging).
     """
     torch.manual_seed(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
@@ -211,8 +210,6 @@ def unlearn(model, data: EvalData, cfg: dict, method: str, on_step=None):
             rows.append(examples)
             steps.append(step_metrics)
             log.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in step_metrics.items() if k != "step"))
-            if on_step:
-                on_step(step, step_metrics)
             if forget_nll0 is None:
                 forget_nll0 = torch.as_tensor(step0["forget_bits"] * math.log(2), dtype=torch.float32)
         if step == cfg["steps"]:
