@@ -7,15 +7,15 @@ the whole name (base_evaluation); only these four rules declare benchmark files,
 cheap rules (corpus, subword, binarize, sets, neighbours, summary) are not included.
 Measures nothing itself.
 """
-import argparse, json, re, shlex, sys
+import json, re, shlex, sys
 from pathlib import Path
 
 import pandas as pd
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+import common
+
+p = common.parser(__doc__, results=False, device_help="ignored: reads recorded benchmarks")
 p.add_argument("--results", nargs="+", default=["results"], help="one or more results directories")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="ignored: reads recorded benchmarks")
-p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
 
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")

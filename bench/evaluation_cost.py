@@ -14,18 +14,16 @@ With --measure FORGET_SET it also times, on this machine, the parts of one
 evaluation (unlearning.evaluate) of that forget set with the base model: scoring of
 forget set, population, neighbours, test, retain sample, and test translation.
 """
-import argparse, datetime, json, re, shlex, sys
+import datetime, json, re, shlex, sys
 from pathlib import Path
 
 import pandas as pd
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--results", default="results")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="used by --measure only")
+import common
+
+p = common.parser(__doc__, threads=True, device_help="used by --measure only")
 p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy")
 p.add_argument("--reps", type=int, default=3, help="--measure repetitions (medians)")
-p.add_argument("--threads", type=int, default=1, help="--measure torch threads (pipeline jobs get 1)")
-p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
 R = Path(a.results)
 
@@ -85,17 +83,16 @@ print(f"evaluation (generation + scoring) / optimiser steps: {evaluated.sum() / 
 def measure_eval(name):
     """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
     import time
-    import numpy as np, torch
-    from unlearn_study import examples, fairseq_run, jobs, scoring, subword, unlearning
-    fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
-    torch.set_num_threads(a.threads)
+    import numpy as np
+    from unlearn_study import examples, jobs, scoring, subword, unlearning
+    common.setup_torch(a)
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
-    pieces = lambda df: df.assign(src_pieces=subword.encode(sp, list(df["src"])), tgt_pieces=subword.encode(sp, list(df["tgt"])))
+    pieces = lambda df: subword.with_pieces(df, sp)
     enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"])
     table, forget = pd.read_parquet(R / "scores/examples.parquet"), pd.read_parquet(R / f"forget_sets/{name}.parquet")
     test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
-    sets = {"forget": enc(forget), "population": enc(table[table["kind"] == examples.POPULATION_OF[name.split("-")[0]]]),
+    sets = {"forget": enc(forget), "population": enc(examples.population(table, name.split("-")[0])),
             "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
             "test": enc(test), "retain": enc(pieces(jobs._retain_split(retained, {"seed": 7, "retain_sample": 200})[0]))}
     times = {k: [] for k in [*sets, "translate"]}
@@ -113,8 +110,7 @@ def measure_eval(name):
 
 
 measured = measure_eval(a.measure) if a.measure else None
-tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
-out = Path(a.bench_dir) / f"evaluation_cost{tag}.json"
+out = Path(a.bench_dir) / f"evaluation_cost{common.results_tag(a.results)}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"command": sys.argv, "jobs": rows, "total_s": {k: float(v) for k, v in total.items()},
                            "shares": shares, "largest": largest, "base_evaluation_s": base_s,

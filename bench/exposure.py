@@ -6,21 +6,19 @@ hold 1,000 examples per kind). For each population size the vectorised call rank
 (rank = 1 + #{r < v}, one Python comparison per population member); both are timed
 interleaved --reps times and compared per value, and their results must agree exactly.
 """
-import argparse, json, shlex, sys, time
+import json, shlex, sys, time
 from pathlib import Path
 
 import numpy as np
 
+import common
 from unlearn_study import metrics
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--results", default="results")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="numpy only: accepted for uniformity, ignored")
+p = common.parser(__doc__, results=False, device_help="numpy only: accepted for uniformity, ignored")
 p.add_argument("--values", type=int, default=1000)
 p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
 p.add_argument("--naive-values", type=int, default=20)
 p.add_argument("--reps", type=int, default=7)
-p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
 
 rng = np.random.default_rng(0)

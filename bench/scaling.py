@@ -12,12 +12,14 @@ unlearning steps, so that the sweep takes about 20 minutes on 2 cores) plus the 
 value; `--epochs`/`--steps` change the overrides. The forget-set axis runs at the smallest
 corpus size; its 3-set point is the corpus axis's smallest point, which is reused.
 """
-import argparse, json, os, shlex, shutil, subprocess, sys, time
+import json, os, shlex, shutil, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+
+import common
 
 ROOT = Path(__file__).resolve().parents[1]
 # number of forget sets -> (kinds, groupings); buckets: 3 terciles each, 3 repetition levels
@@ -25,14 +27,12 @@ FORGET_SET_LADDER = {3: (["id"], ["difficulty"]), 6: (["id", "ood"], ["difficult
                      12: (["id", "ood"], ["difficulty", "memorisation"]),
                      15: (["id", "ood"], ["difficulty", "memorisation", "repetition"])}
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p = common.parser(__doc__, results=False, device_help="model.device of every point")
 p.add_argument("--sizes", type=int, nargs="+", default=[2500, 5000, 10000], help="corpus.max_train_pairs values")
 p.add_argument("--forget-sets", type=int, nargs="+", default=[3, 6, 15], choices=sorted(FORGET_SET_LADDER))
 p.add_argument("--epochs", type=int, default=2, help="model.max_epoch for every point")
 p.add_argument("--steps", type=int, default=20, help="unlearning.steps (evaluated at 0, steps/2, steps)")
 p.add_argument("--cores", type=int, default=os.cpu_count())
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="model.device of every point")
-p.add_argument("--bench-dir", default="results/bench")
 p.add_argument("--keep", action="store_true", help="keep each point's results directory (models, logs)")
 a = p.parse_args()
 

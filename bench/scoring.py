@@ -8,29 +8,25 @@ into results/bench/scoring_data (subset "train"). Timings, interleaved, --reps t
   project   in-proc : load_model + encode_pairs + score (imports already done)
   project   score   : score() only (pairs already encoded, model loaded)
 """
-import argparse, json, os, re, shlex, subprocess, sys, time
+import json, os, re, shlex, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import common
 from unlearn_study import fairseq_run, scoring
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--results", default="results")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+p = common.parser(__doc__, threads=True)  # --bench-dir also holds the binarized subset
 p.add_argument("--pairs", type=int, default=2000)
 p.add_argument("--max-tokens", type=int, default=8000)
 p.add_argument("--reps", type=int, default=3)
-p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (pipeline jobs get 1)")
-p.add_argument("--bench-dir", default="results/bench", help="binarized subset and JSON go here")
 a = p.parse_args()
-fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
+common.setup_torch(a)
 R = Path(a.results)
 DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
-TAG = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
+TAG = common.results_tag(a.results)
 OUT = Path(a.bench_dir) / f"scoring_data{TAG}"
-torch.set_num_threads(a.threads)
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
 
 # ---- data: first N raw training pairs, binarized as subset "train" ----------------------

@@ -9,29 +9,25 @@ fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairs
           fairseq-train does) and with dropout off (the same arithmetic as the project step).
 All three are timed interleaved, --reps times after --warmup untimed rounds.
 """
-import argparse, json, os, re, shlex, sys, time
+import json, os, shlex, sys, time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from unlearn_study import fairseq_run, scoring, unlearning
+import common
+from unlearn_study import scoring, unlearning
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-p.add_argument("--results", default="results")
-p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+p = common.parser(__doc__, threads=True)
 p.add_argument("--forget-set", default="id-difficulty-easy")
 p.add_argument("--batch-size", type=int, default=10, help="first N rows of the forget set, then of the pool")
 p.add_argument("--reps", type=int, default=30)
 p.add_argument("--warmup", type=int, default=3)
-p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (pipeline jobs get 1)")
-p.add_argument("--bench-dir", default="results/bench", help="where the JSON goes")
 a = p.parse_args()
-fairseq_run.torch_device(a.device)  # fails now, with a clear message, if --device cuda has no GPU
+common.setup_torch(a)
 R = Path(a.results)
 DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
-torch.set_num_threads(a.threads)
 torch.manual_seed(0)
 
 rows = pd.concat([pd.read_parquet(R / f"forget_sets/{a.forget_set}.parquet"), pd.read_parquet(R / "scores/pool.parquet")])
@@ -114,8 +110,7 @@ for k, v in T.items():
 print()
 for k, v in ratios.items():
     print(f"{k:<32}{v:6.2f}x  (time ratio; target <= 1.2x)")
-tag = "" if R == Path("results") else "_" + re.sub(r"\W+", "_", a.results).strip("_")
-out = Path(a.bench_dir) / f"unlearning_step{tag}_t{a.threads}.json"
+out = Path(a.bench_dir) / f"unlearning_step{common.results_tag(a.results)}_t{a.threads}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"command": sys.argv, "device": a.device, "threads": a.threads, "batch_size": len(enc),
                            "target_tokens": sample["ntokens"], "reps": a.reps, "times_ms": T, "median_ms": med,
