@@ -24,6 +24,7 @@ import common
 p = common.parser(__doc__, threads=True, device_help="used by --measure only")
 p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy")
 p.add_argument("--reps", type=int, default=3, help="--measure repetitions (medians)")
+p.add_argument("--config", default="config.yaml", help="--measure batches as this study config does")
 a = p.parse_args()
 R = Path(a.results)
 
@@ -85,11 +86,15 @@ def measure_eval(name):
     import time
     import numpy as np
     from unlearn_study import examples, jobs, scoring, subword, unlearning
+    import yaml
+    from unlearn_study.config import validate_config
     common.setup_torch(a)
+    cfg = validate_config(yaml.safe_load(Path(a.config).read_text()))
+    max_tokens, generation_max_tokens = cfg["scoring"]["max_tokens"], cfg["unlearning"]["generation_max_tokens"]
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
     pieces = lambda df: subword.with_pieces(df, sp)
-    enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"])
+    enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens)
     table, forget = pd.read_parquet(R / "scores/examples.parquet"), pd.read_parquet(R / f"forget_sets/{name}.parquet")
     test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
     sets = {"forget": enc(forget), "population": enc(examples.population(table, name.split("-")[0])),
@@ -99,13 +104,14 @@ def measure_eval(name):
     for _ in range(a.reps):
         for k, e in sets.items():
             t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
-        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), 1); times["translate"].append(time.perf_counter() - t)
+        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), cfg["unlearning"]["beam"], generation_max_tokens); times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
-    print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}):")
+    print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}; "
+          f"max_tokens {max_tokens}, generation_max_tokens {generation_max_tokens}):")
     for k, v in med.items():
         n = len(sets[k]) if k in sets else len(test)
-        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else "  (greedy)"))
+        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {cfg['unlearning']['beam']})"))
     return {"pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
 
 

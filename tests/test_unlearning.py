@@ -6,7 +6,7 @@ import pytest
 from unlearn_study import scoring, unlearning
 
 CFG = dict(optimizer="adam", lr=3e-3, steps=4, eval_steps=[0, 2, 4], batch_size=None, retain_batch_size=8,
-           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, beam=1, seed=7)
+           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, beam=1, generation_max_tokens=8000, seed=7)
 
 
 def eval_data(model, tiny_model) -> unlearning.EvalData:
@@ -67,7 +67,7 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     data = eval_data(model, tiny_model)
     data.base = unlearning.model_evaluation(model, {"id": data.population}, data.test_pairs, data.retain_pairs,
-                                            data.decode, data.beam, {"generation_s": 0.0, "scoring_s": 0.0})
+                                            data.decode, data.beam, data.generation_max_tokens, {"generation_s": 0.0, "scoring_s": 0.0})
     calls = []
     translate = unlearning.translate
     monkeypatch.setattr(unlearning, "translate", lambda *args: calls.append(1) or translate(*args))

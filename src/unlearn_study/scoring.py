@@ -146,26 +146,15 @@ def collate(indices, src, tgt, pad: int, eos: int) -> Batch:
     )
 
 
-def encode_pairs(
-    src_dict, tgt_dict, src_lines: Sequence[str], tgt_lines: Sequence[str], max_tokens: int = 8000
-) -> EncodedPairs:
-    """Encode parallel lines of pieces and precompute padded batches.
+def pack(src: list, tgt: list, pad: int, eos: int, max_tokens: int) -> list:
+    """Padded batches of the pairs ``src[i], tgt[i]`` (1-D token tensors ending with EOS).
 
     Pairs are sorted by (target length, source length) like fairseq, and packed so that
     ``max(len) * batch_size <= max_tokens`` with ``len = max(src, tgt)`` incl. EOS; a
     single pair longer than ``max_tokens`` gets a batch of its own.
     """
-    src_lines, tgt_lines = list(src_lines), list(tgt_lines)
-    if len(src_lines) != len(tgt_lines):
-        raise ValueError(f"{len(src_lines)} source lines vs {len(tgt_lines)} target lines")
     if max_tokens < 1:
         raise ValueError("max_tokens must be >= 1")
-    src = _encode(src_dict, src_lines, "source")
-    tgt = _encode(tgt_dict, tgt_lines, "target")
-    pad, eos = tgt_dict.pad(), tgt_dict.eos()
-    if src_dict.pad() != pad:
-        raise ValueError("source and target dictionaries use different pad indices")
-
     sizes = [max(s.numel(), t.numel()) for s, t in zip(src, tgt)]
     order = sorted(range(len(src)), key=lambda i: (tgt[i].numel(), src[i].numel(), i))
     batches, cur, cur_max = [], [], 0
@@ -178,12 +167,29 @@ def encode_pairs(
         cur_max = new_max
     if cur:
         batches.append(collate(cur, src, tgt, pad, eos))
+    return batches
 
+
+def encode_pairs(
+    src_dict, tgt_dict, src_lines: Sequence[str], tgt_lines: Sequence[str], max_tokens: int = 2000
+) -> EncodedPairs:
+    """Encode parallel lines of pieces and precompute padded batches (see ``pack``).
+
+    Small batches score fastest on CPU: ``bench/batch_size.py`` measures it (BENCHMARKS.md).
+    """
+    src_lines, tgt_lines = list(src_lines), list(tgt_lines)
+    if len(src_lines) != len(tgt_lines):
+        raise ValueError(f"{len(src_lines)} source lines vs {len(tgt_lines)} target lines")
+    src = _encode(src_dict, src_lines, "source")
+    tgt = _encode(tgt_dict, tgt_lines, "target")
+    pad, eos = tgt_dict.pad(), tgt_dict.eos()
+    if src_dict.pad() != pad:
+        raise ValueError("source and target dictionaries use different pad indices")
     return EncodedPairs(
         src_tokens=src,
         tgt_tokens=tgt,
         target_lengths=np.array([t.numel() - 1 for t in tgt], dtype=np.int64),
-        batches=batches,
+        batches=pack(src, tgt, pad, eos, max_tokens),
         max_tokens=max_tokens,
     )
 

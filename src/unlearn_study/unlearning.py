@@ -64,19 +64,23 @@ class EvalData:
     retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for gradient difference
     decode: object  # piece string -> text
     beam: int = 1
+    generation_max_tokens: int = 8000  # translation batches (see translate)
     base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
     timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
 
 
-def translate(model, pairs: scoring.EncodedPairs, decode, beam: int) -> list[str]:
-    """Translate the sources of ``pairs`` with fairseq's SequenceGenerator (greedy when beam=1)."""
+def translate(model, pairs: scoring.EncodedPairs, decode, beam: int, max_tokens: int) -> list[str]:
+    """Translate the sources of ``pairs`` with fairseq's SequenceGenerator (greedy when beam=1),
+    in batches of at most ``max_tokens`` (its own budget: generation runs fastest in larger
+    batches than scoring). fairseq caps every hypothesis at 1.5 x the batch's longest source
+    + 10 pieces, so the batching decides where a hypothesis that never emits EOS stops."""
     from fairseq.sequence_generator import SequenceGenerator
 
     tgt_dict = model.tgt_dict
     generator = SequenceGenerator([model.model], tgt_dict, beam_size=beam, max_len_a=1.5, max_len_b=10)
     hypotheses = [""] * len(pairs)
     with torch.no_grad():  # not inference_mode: fairseq caches tensors (positions) that later training reuses
-        for batch in pairs.batches:
+        for batch in scoring.pack(pairs.src_tokens, pairs.tgt_tokens, tgt_dict.pad(), tgt_dict.eos(), max_tokens):
             batch = batch.to(model.device)
             sample = {"net_input": {"src_tokens": batch.src_tokens, "src_lengths": batch.src_lengths}}
             for i, hypos in zip(batch.indices.tolist(), generator.generate([model.model], sample)):
@@ -90,7 +94,7 @@ def score_bpt(model, pairs: scoring.EncodedPairs) -> np.ndarray:
 
 
 def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode, beam: int,
-                     timings: dict) -> ModelEvaluation:
+                     generation_max_tokens: int, timings: dict) -> ModelEvaluation:
     """Score each population (``kind -> EncodedPairs``), the test set and the retain sample,
     and translate the test set; add the seconds spent to ``timings``."""
     model.model.eval()
@@ -99,7 +103,7 @@ def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode,
     test_bpt, retain_bpt = score_bpt(model, test_pairs), score_bpt(model, retain_pairs)
     timings["scoring_s"] += time.perf_counter() - started
     started = time.perf_counter()
-    hypotheses = translate(model, test_pairs, decode, beam)
+    hypotheses = translate(model, test_pairs, decode, beam, generation_max_tokens)
     timings["generation_s"] += time.perf_counter() - started
     return ModelEvaluation(population_bpt, test_bpt, retain_bpt, hypotheses)
 
@@ -123,7 +127,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         shared = data.base
     else:
         shared = model_evaluation(model, {data.kind: data.population}, data.test_pairs, data.retain_pairs,
-                                  data.decode, data.beam, data.timings)
+                                  data.decode, data.beam, data.generation_max_tokens, data.timings)
     pop_bpt = shared.population_bpt[data.kind]
 
     if step0 is None:
