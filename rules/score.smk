@@ -12,7 +12,8 @@ rule example_pool:
     output:
         f"{R}/scores/pool.parquet",
     params:
-        scoring=config["scoring"],
+        test_sample=config["scoring"]["test_sample"],
+        seed=config["scoring"]["seed"],
         code=code_hash("jobs:example_pool", "examples", "subword", "io"),
     log:
         f"{R}/logs/example_pool.log",

@@ -154,3 +154,15 @@ def test_unlearning_change_reruns_only_unlearning(tiny_run):
     assert run.returncode == 0, run.stderr
     rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
     assert rules == {"base_evaluation", "unlearn", "summarise", "all"}
+
+
+def test_batch_budget_change_rescores_but_keeps_pool_and_models(tiny_run):
+    run = snakemake(tiny_run, "-n", extra_config={"scoring": {"max_tokens": 999}})
+    assert run.returncode == 0, run.stderr
+    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    assert "score_model" in rules and "base_evaluation" in rules
+    assert not rules & {"example_pool", "train_model", "binarize"}
+    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"generation_max_tokens": 999}})
+    assert run.returncode == 0, run.stderr
+    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    assert rules == {"base_evaluation", "unlearn", "summarise", "all"}

@@ -109,11 +109,10 @@ def train_model(smk, run) -> None:
 
 
 def example_pool(smk, run) -> None:
-    p = smk.params.scoring
     sp = subword.load(smk.input.spm)
     pool = examples.scoring_pool(*(pd.read_parquet(smk.input[name]) for name in
                                    ("candidates", "population", "canaries", "canary_population", "test")),
-                                 test_sample=p["test_sample"], seed=p["seed"], sp=sp)
+                                 test_sample=smk.params.test_sample, seed=smk.params.seed, sp=sp)
     write_parquet(pool, smk.output[0])
     run.log_metrics(pool["kind"].value_counts().rename(lambda k: f"n_{k}").to_dict())
 
