@@ -1,6 +1,6 @@
 """What the benchmark scripts share: their standard options, the device and thread set-up,
 and the tag that keeps JSON from different results directories apart."""
-import argparse, re
+import argparse, json, re, subprocess, time
 from pathlib import Path
 
 
@@ -28,3 +28,48 @@ def setup_torch(args) -> None:
 def results_tag(results) -> str:
     """'' for the default results directory, otherwise '_' + the directory as a name."""
     return "" if Path(results) == Path("results") else "_" + re.sub(r"\W+", "_", str(results)).strip("_")
+
+
+def scoring_subset(results, bench_dir, pairs: int, env: dict):
+    """The first ``pairs`` raw training pairs of the study in ``results``, binarized with its
+    dictionaries as subset "train" of <bench_dir>/scoring_data<tag> (rebuilt only when the
+    pair count or data changes). Returns (binarized dir, source lines, target lines)."""
+    from unlearn_study import fairseq_run
+
+    data = Path(results) / "data/bin/base"
+    out = Path(bench_dir) / f"scoring_data{results_tag(results)}"
+    src = (data / "raw/train.src").read_text().splitlines()[:pairs]
+    tgt = (data / "raw/train.tgt").read_text().splitlines()[:pairs]
+    assert len(src) == pairs, f"only {len(src)} training pairs available"
+    stamp = out / "stamp.json"
+    if not stamp.exists() or json.loads(stamp.read_text()) != {"pairs": pairs, "data": str(data)}:
+        (out / "raw").mkdir(parents=True, exist_ok=True)
+        (out / "raw/pairs.src").write_text("\n".join(src) + "\n")
+        (out / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
+        subprocess.run([fairseq_run.cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
+                        "--trainpref", str(out / "raw/pairs"), "--destdir", str(out), "--srcdict", str(data / "dict.src.txt"),
+                        "--joined-dictionary", "--workers", "1", "--user-dir", fairseq_run.plugin_dir()],
+                       check=True, capture_output=True, env=env)
+        stamp.write_text(json.dumps({"pairs": pairs, "data": str(data)}))
+    return out, src, tgt
+
+
+def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: str) -> list:
+    from unlearn_study import fairseq_run
+
+    return [fairseq_run.cli("fairseq-generate"), str(data_dir), "--path", str(checkpoint), "--score-reference",
+            "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
+            "--required-batch-size-multiple", "1", "--max-tokens", str(max_tokens),
+            "--user-dir", fairseq_run.plugin_dir(), *(["--cpu"] if device == "cpu" else [])]
+
+
+def run_fairseq_score_reference(cmd: list, env: dict):
+    """Run ``cmd`` (from fairseq_score_reference_cmd). Returns (process wall s, fairseq's own
+    scoring time s, {pair index: H score = mean log2 probability per token})."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    wall = time.perf_counter() - t
+    m = re.search(r"Translated ([\d,]+) sentences .* \(([\d.]+) sentences/s", proc.stdout + proc.stderr)
+    n = int(m.group(1).replace(",", ""))
+    h = {int(l.split("\t")[0][2:]): float(l.split("\t")[1]) for l in proc.stdout.splitlines() if l.startswith("H-")}
+    return wall, n / float(m.group(2)), h

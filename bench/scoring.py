@@ -8,46 +8,27 @@ into results/bench/scoring_data (subset "train"). Timings, interleaved, --reps t
   project   in-proc : load_model + encode_pairs + score (imports already done)
   project   score   : score() only (pairs already encoded, model loaded)
 """
-import json, os, re, shlex, subprocess, sys, time
+import json, os, shlex, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import common
-from unlearn_study import fairseq_run, scoring
+from unlearn_study import scoring
 
 p = common.parser(__doc__, threads=True)  # --bench-dir also holds the binarized subset
 p.add_argument("--pairs", type=int, default=2000)
-p.add_argument("--max-tokens", type=int, default=8000)
+p.add_argument("--max-tokens", type=int, default=2000, help="batch budget of both (the study default)")
 p.add_argument("--reps", type=int, default=3)
 a = p.parse_args()
 common.setup_torch(a)
 R = Path(a.results)
-DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
+CKPT = R / "models/base/seed1/checkpoint.pt"
 TAG = common.results_tag(a.results)
-OUT = Path(a.bench_dir) / f"scoring_data{TAG}"
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-
-# ---- data: first N raw training pairs, binarized as subset "train" ----------------------
-src = (DATA / "raw/train.src").read_text().splitlines()[: a.pairs]
-tgt = (DATA / "raw/train.tgt").read_text().splitlines()[: a.pairs]
-assert len(src) == a.pairs, f"only {len(src)} training pairs available"
-stamp = OUT / "stamp.json"
-if not stamp.exists() or json.loads(stamp.read_text()) != {"pairs": a.pairs, "data": str(DATA)}:
-    (OUT / "raw").mkdir(parents=True, exist_ok=True)
-    (OUT / "raw/pairs.src").write_text("\n".join(src) + "\n")
-    (OUT / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
-    subprocess.run([fairseq_run.cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
-                    "--trainpref", str(OUT / "raw/pairs"), "--destdir", str(OUT), "--srcdict", str(DATA / "dict.src.txt"),
-                    "--joined-dictionary", "--workers", "1", "--user-dir", fairseq_run.plugin_dir()],
-                   check=True, capture_output=True, env=ENV)
-    stamp.write_text(json.dumps({"pairs": a.pairs, "data": str(DATA)}))
-
-FAIRSEQ_CMD = [fairseq_run.cli("fairseq-generate"), str(OUT), "--path", str(CKPT), "--score-reference",
-               "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
-               "--required-batch-size-multiple", "1", "--max-tokens", str(a.max_tokens),
-               "--user-dir", fairseq_run.plugin_dir(), *(["--cpu"] if a.device == "cpu" else [])]
+OUT, src, tgt = common.scoring_subset(a.results, a.bench_dir, a.pairs, ENV)
+FAIRSEQ_CMD = common.fairseq_score_reference_cmd(OUT, CKPT, a.max_tokens, a.device)
 PROJECT_CODE = f"""
 import time; t0 = time.perf_counter()
 import torch; torch.set_num_threads({a.threads})
@@ -60,13 +41,7 @@ scoring.score(m, e); print("PHASES", t1 - t0, t2 - t1, time.perf_counter() - t2)
 
 
 def run_fairseq():
-    t = time.perf_counter()
-    proc = subprocess.run(FAIRSEQ_CMD, capture_output=True, text=True, env=ENV, check=True)
-    wall = time.perf_counter() - t
-    m = re.search(r"Translated ([\d,]+) sentences .* \(([\d.]+) sentences/s", proc.stdout + proc.stderr)
-    n = int(m.group(1).replace(",", ""))
-    h = {int(l.split("\t")[0][2:]): float(l.split("\t")[1]) for l in proc.stdout.splitlines() if l.startswith("H-")}
-    return wall, n / float(m.group(2)), h
+    return common.run_fairseq_score_reference(FAIRSEQ_CMD, ENV)
 
 
 def run_project_process():
