@@ -6,7 +6,7 @@ import pytest
 from unlearn_study import scoring, unlearning
 
 CFG = dict(optimizer="adam", lr=3e-3, steps=4, eval_steps=[0, 2, 4], batch_size=None, retain_batch_size=8,
-           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, beam=1, generation_max_tokens=8000, seed=7)
+           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, beam=1, seed=7)
 
 
 def eval_data(model, tiny_model) -> unlearning.EvalData:
@@ -32,7 +32,7 @@ def eval_data(model, tiny_model) -> unlearning.EvalData:
         test_pairs=encode(test_src[:10], test_tgt[:10]), test_references=test_tgt[:10],
         retain_pairs=encode(train_src[20:40], train_tgt[20:40]),
         retain_train_pairs=encode(train_src[40:80], train_tgt[40:80]),
-        decode=lambda pieces: pieces, beam=1)
+        decode=lambda pieces: pieces, beam=1, generation_max_tokens=8000)
 
 
 def run(tiny_model, method="gradient_ascent", **overrides):

@@ -100,7 +100,6 @@ class EncodedPairs:
     tgt_tokens: list  # list of 1-D long tensors, each ending with EOS
     target_lengths: np.ndarray  # (N,) int64, pieces without EOS (= n)
     batches: list  # list[Batch]
-    max_tokens: int
 
     def __len__(self) -> int:
         return len(self.src_tokens)
@@ -190,7 +189,6 @@ def encode_pairs(
         tgt_tokens=tgt,
         target_lengths=np.array([t.numel() - 1 for t in tgt], dtype=np.int64),
         batches=pack(src, tgt, pad, eos, max_tokens),
-        max_tokens=max_tokens,
     )
 
 

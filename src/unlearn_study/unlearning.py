@@ -63,8 +63,8 @@ class EvalData:
     retain_pairs: scoring.EncodedPairs  # retain sample, evaluation only
     retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for gradient difference
     decode: object  # piece string -> text
-    beam: int = 1
-    generation_max_tokens: int = 8000  # translation batches (see translate)
+    beam: int
+    generation_max_tokens: int  # translation batches (see translate)
     base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
     timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
 
