@@ -4,11 +4,11 @@ For each --max-tokens value, interleaved, --reps times:
   score     : unlearn_study.scoring.score() on the --pairs scoring pairs (as bench/scoring.py),
               with the process's minor page faults during the call;
   fairseq   : `fairseq-generate --score-reference` on the same pairs, its own scoring timer;
-  translate : unlearn_study.unlearning.translate() of the study's test set (greedy), and how
-              many hypotheses differ from those of the first --max-tokens value.
+  translate : unlearn_study.unlearning.translate() of the study's test set (generation settings
+              of --config), and how many hypotheses equal those of the first --max-tokens value.
 The scores of every setting are compared with the first one's (max |difference| in bits/token).
 """
-import json, os, resource, shlex, sys, time
+import dataclasses, json, os, resource, shlex, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ p = common.parser(__doc__, threads=True)
 p.add_argument("--pairs", type=int, default=2000)
 p.add_argument("--max-tokens", default="8000,4000,2000,1000", help="comma-separated token budgets")
 p.add_argument("--reps", type=int, default=3)
+p.add_argument("--config", default="config.yaml", help="translate as this study config does")
 a = p.parse_args()
 common.setup_torch(a)
 R = Path(a.results)
@@ -33,6 +34,7 @@ sp = subword.load(R / "data/subword/spm.model")
 test = subword.with_pieces(pd.read_parquet(R / "data/corpus/test.parquet"), sp)
 pairs = {mt: scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=mt) for mt in BUDGETS}
 test_pairs = scoring.encode_pairs(model.src_dict, model.tgt_dict, test["src_pieces"], test["tgt_pieces"])
+generation = unlearning.Generation(**common.study_config(a.config)["unlearning"]["generation"])
 
 
 def minor_faults() -> int:
@@ -53,7 +55,8 @@ for rep in range(a.reps):
         T["fairseq", mt].append(common.run_fairseq_score_reference(
             common.fairseq_score_reference_cmd(data_dir, CKPT, mt, a.device), ENV)[1])
         t = time.perf_counter()
-        hyps[mt] = unlearning.translate(model, test_pairs, lambda s: subword.decode(sp, s), 1, mt)
+        hyps[mt] = unlearning.translate(model, test_pairs, lambda s: subword.decode(sp, s),
+                                        dataclasses.replace(generation, max_tokens=mt))
         T["translate", mt].append(time.perf_counter() - t)
     print(f"rep {rep}: " + "  ".join(f"{k[0]}@{k[1]}={v[-1]:.2f}s" for k, v in T.items()), flush=True)
 LOAD.append(os.getloadavg()[0])

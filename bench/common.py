@@ -16,6 +16,14 @@ def parser(doc: str, results: bool = True, threads: bool = False, device_help: s
     return p
 
 
+def study_config(path) -> dict:
+    """The study config at ``path``, validated, with the schema's defaults filled in."""
+    import yaml
+    from unlearn_study.config import validate_config
+
+    return validate_config(yaml.safe_load(Path(path).read_text()))
+
+
 def setup_torch(args) -> None:
     """Fail now, with a clear message, if --device cuda has no GPU; then set --threads."""
     import torch

@@ -86,11 +86,9 @@ def measure_eval(name):
     import time
     import numpy as np
     from unlearn_study import examples, jobs, scoring, subword, unlearning
-    import yaml
-    from unlearn_study.config import validate_config
     common.setup_torch(a)
-    cfg = validate_config(yaml.safe_load(Path(a.config).read_text()))
-    max_tokens, generation_max_tokens = cfg["scoring"]["max_tokens"], cfg["unlearning"]["generation_max_tokens"]
+    cfg = common.study_config(a.config)
+    max_tokens, generation = cfg["scoring"]["max_tokens"], unlearning.Generation(**cfg["unlearning"]["generation"])
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
     pieces = lambda df: subword.with_pieces(df, sp)
@@ -104,14 +102,14 @@ def measure_eval(name):
     for _ in range(a.reps):
         for k, e in sets.items():
             t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
-        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), cfg["unlearning"]["beam"], generation_max_tokens); times["translate"].append(time.perf_counter() - t)
+        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation); times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
     print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}; "
-          f"max_tokens {max_tokens}, generation_max_tokens {generation_max_tokens}):")
+          f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):")
     for k, v in med.items():
         n = len(sets[k]) if k in sets else len(test)
-        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {cfg['unlearning']['beam']})"))
+        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})"))
     return {"pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
 
 

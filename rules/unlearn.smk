@@ -16,8 +16,7 @@ rule base_evaluation:
     params:
         kinds=config["forget_sets"]["kinds"],
         retain={k: config["unlearning"][k] for k in ("seed", "retain_sample")},
-        beam=config["unlearning"]["beam"],
-        generation_max_tokens=config["unlearning"]["generation_max_tokens"],
+        generation=config["unlearning"]["generation"],
         max_tokens=config["scoring"]["max_tokens"],
         device=config["model"]["device"],
         code=code_hash(

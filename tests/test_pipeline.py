@@ -162,7 +162,7 @@ def test_batch_budget_change_rescores_but_keeps_pool_and_models(tiny_run):
     rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
     assert "score_model" in rules and "base_evaluation" in rules
     assert not rules & {"example_pool", "train_model", "binarize"}
-    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"generation_max_tokens": 999}})
+    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"generation": {"max_tokens": 999}}})
     assert run.returncode == 0, run.stderr
     rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
     assert rules == {"base_evaluation", "unlearn", "summarise", "all"}

@@ -1,4 +1,6 @@
 """Unlearning loop on a real tiny fairseq model (see conftest.tiny_model)."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +8,8 @@ import pytest
 from unlearn_study import scoring, unlearning
 
 CFG = dict(optimizer="adam", lr=3e-3, steps=4, eval_steps=[0, 2, 4], batch_size=None, retain_batch_size=8,
-           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, beam=1, seed=7)
+           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, seed=7)
+GENERATION = unlearning.Generation(beam=1, max_len_a=1.5, max_len_b=10, max_tokens=8000)
 
 
 def eval_data(model, tiny_model) -> unlearning.EvalData:
@@ -32,7 +35,7 @@ def eval_data(model, tiny_model) -> unlearning.EvalData:
         test_pairs=encode(test_src[:10], test_tgt[:10]), test_references=test_tgt[:10],
         retain_pairs=encode(train_src[20:40], train_tgt[20:40]),
         retain_train_pairs=encode(train_src[40:80], train_tgt[40:80]),
-        decode=lambda pieces: pieces, beam=1, generation_max_tokens=8000)
+        decode=lambda pieces: pieces, generation=GENERATION)
 
 
 def run(tiny_model, method="gradient_ascent", **overrides):
@@ -67,7 +70,7 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     data = eval_data(model, tiny_model)
     data.base = unlearning.model_evaluation(model, {"id": data.population}, data.test_pairs, data.retain_pairs,
-                                            data.decode, data.beam, data.generation_max_tokens, {"generation_s": 0.0, "scoring_s": 0.0})
+                                            data.decode, data.generation, {"generation_s": 0.0, "scoring_s": 0.0})
     calls = []
     translate = unlearning.translate
     monkeypatch.setattr(unlearning, "translate", lambda *args: calls.append(1) or translate(*args))
@@ -84,3 +87,20 @@ def test_divergence_stops_with_a_partial_result(tiny_model):
     assert status.startswith("diverged: loss")
     assert steps["step"].tolist()[0] == 0 and steps["step"].max() < 4
     assert set(examples["step"]) == set(steps["step"])
+
+
+def test_translation_does_not_depend_on_the_batching(tiny_model):
+    """Each hypothesis is capped by its own source length, as if translated alone: one
+    batch of all sources gives the same hypotheses as one batch per source. The caps here
+    are short enough to end many hypotheses, including short sources batched with long ones."""
+    model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
+    src, tgt = tiny_model.lines("test")
+    pairs = scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=500)
+    generation = unlearning.Generation(beam=2, max_len_a=0.5, max_len_b=1, max_tokens=8000)
+    together = unlearning.translate(model, pairs, lambda pieces: pieces, generation)
+    alone = unlearning.translate(model, pairs, lambda pieces: pieces, dataclasses.replace(generation, max_tokens=1))
+    assert together == alone
+    caps = [int(0.5 * s.numel() + 1) for s in pairs.src_tokens]
+    lengths = [len(h.split()) for h in together]
+    assert all(n <= cap for n, cap in zip(lengths, caps))
+    assert sum(n == cap < max(caps) for n, cap in zip(lengths, caps)) >= 5

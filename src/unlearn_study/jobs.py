@@ -194,7 +194,7 @@ def base_evaluation(smk, run) -> None:
     result = unlearning.model_evaluation(
         model, {kind: _encode(model, parts[f"population_{kind}"][0], p.max_tokens) for kind in p.kinds},
         _encode(model, test, p.max_tokens), _encode(model, parts["retain"][0], p.max_tokens),
-        lambda pieces: subword.decode(sp, pieces), p.beam, p.generation_max_tokens, timings)
+        lambda pieces: subword.decode(sp, pieces), unlearning.Generation(**p.generation), timings)
     values = {**{f"population_{k}": v for k, v in result.population_bpt.items()},
               "test": result.test_bpt, "retain": result.retain_bpt}
     table = pd.concat([pd.DataFrame({"part": name, "id": df[key].astype(str).to_numpy(), "bpt": values[name]})
@@ -254,8 +254,7 @@ def unlearn(smk, run) -> None:
         retain_pairs=_encode(model, retain_eval, max_tokens),
         retain_train_pairs=_encode(model, retain_train, max_tokens),
         decode=lambda pieces: subword.decode(sp, pieces),
-        beam=p["beam"],
-        generation_max_tokens=p["generation_max_tokens"],
+        generation=unlearning.Generation(**p["generation"]),
         base=_read_base_evaluation(smk.input.base, parts, kind),
     )
     per_example, per_step, status = unlearning.unlearn(model, data, p, method)

@@ -47,6 +47,16 @@ class ModelEvaluation:
     hypotheses: list  # detokenised test translations
 
 
+@dataclass(frozen=True)
+class Generation:
+    """How the test set is translated for BLEU and chrF (config ``unlearning.generation``)."""
+
+    beam: int  # 1 = greedy
+    max_len_a: float  # a hypothesis ends after max_len_a x its source length (pieces incl. EOS)
+    max_len_b: int  # ... + max_len_b pieces
+    max_tokens: int  # token budget of one translation batch
+
+
 @dataclass
 class EvalData:
     """Everything evaluated at each step, encoded and batched once per job."""
@@ -63,24 +73,50 @@ class EvalData:
     retain_pairs: scoring.EncodedPairs  # retain sample, evaluation only
     retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for gradient difference
     decode: object  # piece string -> text
-    beam: int
-    generation_max_tokens: int  # translation batches (see translate)
+    generation: Generation
     base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
     timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
 
 
-def translate(model, pairs: scoring.EncodedPairs, decode, beam: int, max_tokens: int) -> list[str]:
-    """Translate the sources of ``pairs`` with fairseq's SequenceGenerator (greedy when beam=1),
-    in batches of at most ``max_tokens`` (its own budget: generation runs fastest in larger
-    batches than scoring). fairseq caps every hypothesis at 1.5 x the batch's longest source
-    + 10 pieces, so the batching decides where a hypothesis that never emits EOS stops."""
+def _capped_generator(model, generation: Generation):
+    """fairseq's SequenceGenerator plus its search, which ends every sentence at its own
+    length cap: fairseq caps a whole batch at max_len_a x the longest source + max_len_b,
+    so without this the batching would decide where a hypothesis that never emits EOS
+    stops. Set ``search.caps`` (one step per sentence of the batch) before each batch."""
+    from fairseq.search import BeamSearch
     from fairseq.sequence_generator import SequenceGenerator
 
+    class PerSentenceMaxLen(BeamSearch):
+        caps = None
+
+        def step(self, step, lprobs, scores, prev_output_tokens=None, original_batch_idxs=None, candidate_multiple=2):
+            ended = self.caps[original_batch_idxs] <= step
+            if ended.any():  # force EOS, as fairseq does for the whole batch at its cap
+                lprobs = lprobs.clone()
+                lprobs[ended, :, : self.eos] = -math.inf
+                lprobs[ended, :, self.eos + 1:] = -math.inf
+            return super().step(step, lprobs, scores, prev_output_tokens, original_batch_idxs, candidate_multiple)
+
+    search = PerSentenceMaxLen(model.tgt_dict)
+    generator = SequenceGenerator([model.model], model.tgt_dict, beam_size=generation.beam,
+                                  max_len_a=generation.max_len_a, max_len_b=generation.max_len_b,
+                                  search_strategy=search)
+    return generator, search
+
+
+def translate(model, pairs: scoring.EncodedPairs, decode, generation: Generation) -> list[str]:
+    """Translate the sources of ``pairs`` with fairseq's SequenceGenerator (greedy when beam=1),
+    in batches of at most ``generation.max_tokens`` (its own budget: generation runs fastest
+    in larger batches than scoring). Each hypothesis gets at most max_len_a x its source
+    length + max_len_b pieces, as if translated alone, so the batching does not change it."""
+    generator, search = _capped_generator(model, generation)
     tgt_dict = model.tgt_dict
-    generator = SequenceGenerator([model.model], tgt_dict, beam_size=beam, max_len_a=1.5, max_len_b=10)
     hypotheses = [""] * len(pairs)
     with torch.no_grad():  # not inference_mode: fairseq caches tensors (positions) that later training reuses
-        for batch in scoring.pack(pairs.src_tokens, pairs.tgt_tokens, tgt_dict.pad(), tgt_dict.eos(), max_tokens):
+        for batch in scoring.pack(pairs.src_tokens, pairs.tgt_tokens, tgt_dict.pad(), tgt_dict.eos(), generation.max_tokens):
+            # fairseq's own formula, applied to each source alone (width incl. EOS)
+            search.caps = torch.tensor([min(int(generation.max_len_a * n + generation.max_len_b), generator.max_len - 1)
+                                        for n in batch.src_lengths.tolist()], device=model.device)
             batch = batch.to(model.device)
             sample = {"net_input": {"src_tokens": batch.src_tokens, "src_lengths": batch.src_lengths}}
             for i, hypos in zip(batch.indices.tolist(), generator.generate([model.model], sample)):
@@ -93,8 +129,8 @@ def score_bpt(model, pairs: scoring.EncodedPairs) -> np.ndarray:
     return scoring.bits_per_token(scoring.score(model, pairs), pairs.target_lengths)
 
 
-def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode, beam: int,
-                     generation_max_tokens: int, timings: dict) -> ModelEvaluation:
+def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode, generation: Generation,
+                     timings: dict) -> ModelEvaluation:
     """Score each population (``kind -> EncodedPairs``), the test set and the retain sample,
     and translate the test set; add the seconds spent to ``timings``."""
     model.model.eval()
@@ -103,7 +139,7 @@ def model_evaluation(model, populations: dict, test_pairs, retain_pairs, decode,
     test_bpt, retain_bpt = score_bpt(model, test_pairs), score_bpt(model, retain_pairs)
     timings["scoring_s"] += time.perf_counter() - started
     started = time.perf_counter()
-    hypotheses = translate(model, test_pairs, decode, beam, generation_max_tokens)
+    hypotheses = translate(model, test_pairs, decode, generation)
     timings["generation_s"] += time.perf_counter() - started
     return ModelEvaluation(population_bpt, test_bpt, retain_bpt, hypotheses)
 
@@ -127,7 +163,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         shared = data.base
     else:
         shared = model_evaluation(model, {data.kind: data.population}, data.test_pairs, data.retain_pairs,
-                                  data.decode, data.beam, data.generation_max_tokens, data.timings)
+                                  data.decode, data.generation, data.timings)
     pop_bpt = shared.population_bpt[data.kind]
 
     if step0 is None:
