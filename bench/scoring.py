@@ -106,7 +106,6 @@ for rep in range(a.reps):
     print(f"rep {rep}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in T.items()), flush=True)
 
 assert sorted(h) == list(range(a.pairs)), f"fairseq scored {len(h)} of {a.pairs} pairs"
-(flops, flops_unpadded), peak = compute_floor()
 diff = np.abs(bpt - (-np.array([h[i] for i in range(a.pairs)])))
 med = {k: float(np.median(v)) for k, v in T.items()}
 rate = {k: a.pairs / med[k] for k in ("fairseq_process", "fairseq_reported", "project_process", "project_inproc",
@@ -139,6 +138,8 @@ print("\nspeed ratio (project pairs/s / fairseq pairs/s): ratio of medians | med
 for k, v in ratios.items():
     print(f"  {k:<40}{v:6.2f}x | {paired[k]:.2f}x")
 print(f"max |bits/token project - fairseq| = {diff.max():.2e}  (mean {diff.mean():.2e}, over {a.pairs} pairs)")
+sys.stdout.flush()  # the measured figures are out before the (slower, on a GPU) floor estimate
+(flops, flops_unpadded), peak = compute_floor()
 floor_s, target_s = flops / peak, med["fairseq_reported"] / 3
 print(f"\ncompute floor: one score() pass is {flops / 1e9:.1f} GFLOP in matmuls/attention as batched "
       f"({flops_unpadded / 1e9:.1f} GFLOP with no padding at all); the best fp32 matmul rate measured here is "
