@@ -69,6 +69,18 @@ def test_matches_fairseq_generate_score_reference(tiny_model, loaded, valid_pair
     assert np.all(np.isfinite(bits)) and np.all(bits > 0)
 
 
+def test_encoding_is_fairseqs(loaded, valid_pairs):
+    """encode_pairs gives exactly Dictionary.encode_line's ids, unknown pieces and odd spacing included."""
+    src, tgt = valid_pairs
+    odd = ["", "  \t ", "no_such_piece  " + src[0] + "\t\t" + tgt[0], f"<unk> </s> <pad> {tgt[1]}"]
+    lines = list(src) + list(tgt) + odd
+    enc = encode_pairs(loaded.src_dict, loaded.tgt_dict, lines, lines)
+    for d, tokens in ((loaded.src_dict, enc.src_tokens), (loaded.tgt_dict, enc.tgt_tokens)):
+        expected = [d.encode_line(line, add_if_not_exist=False, append_eos=True).long() for line in lines]
+        assert all(t.dtype == torch.long and torch.equal(t, e) for t, e in zip(tokens, expected, strict=True))
+    assert (enc.src_tokens[-2] == loaded.src_dict.unk()).sum() == 1  # no_such_piece
+
+
 def test_order_independent_of_max_tokens(loaded, valid_pairs):
     src, tgt = valid_pairs
     one = encode_pairs(loaded.src_dict, loaded.tgt_dict, src, tgt, max_tokens=1)
