@@ -68,7 +68,7 @@ def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: s
     return [fairseq_run.cli("fairseq-generate"), str(data_dir), "--path", str(checkpoint), "--score-reference",
             "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
             "--required-batch-size-multiple", "1", "--max-tokens", str(max_tokens),
-            "--user-dir", fairseq_run.plugin_dir(), *(["--cpu"] if device == "cpu" else [])]
+            "--user-dir", fairseq_run.plugin_dir(), *fairseq_run.device_flags(device)]
 
 
 def run_fairseq_score_reference(cmd: list, env: dict):
