@@ -1,5 +1,7 @@
 # Input functions shared by the rules.
 
+GPU = 0 if config["model"]["device"] == "cpu" else 1
+
 
 def user_corpus_files(wildcards):
     c = config["corpus"]

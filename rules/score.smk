@@ -36,7 +36,7 @@ rule score_model:
         code=code_hash("jobs:score_model", "scoring", "io"),
     threads: config["model"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     log:
         f"{R}/logs/score_{{model}}_seed{{seed}}.log",
     benchmark:

@@ -14,7 +14,7 @@ rule train_model:
         code=code_hash("jobs:train_model", "training", "fairseq_run", "io"),
     threads: config["model"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     log:
         f"{R}/logs/train_{{model}}_seed{{seed}}.log",
     benchmark:

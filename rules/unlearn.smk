@@ -25,7 +25,7 @@ rule base_evaluation:
         ),
     threads: config["model"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     log:
         f"{R}/logs/base_evaluation.log",
     benchmark:
@@ -61,7 +61,7 @@ rule unlearn:
         ),
     threads: config["model"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     log:
         f"{R}/logs/unlearn_{{method}}_{{forget_set}}.log",
     benchmark:
