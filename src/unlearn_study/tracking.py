@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -75,14 +76,21 @@ def init_tracking(uri: str, experiment: str, results_dir: str) -> str:
     try:
         client = _client(uri)
         found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
-        return client.create_experiment(experiment, artifact_location=location)
+        if found is None:
+            # A server picks the location itself: with --serve-artifacts, its proxied
+            # mlflow-artifacts:/<id>, which jobs on any machine upload to over HTTP.
+            location = None
+            if uri.startswith("sqlite:///"):
+                location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
+            found = client.get_experiment(client.create_experiment(experiment, artifact_location=location))
     except Exception as e:  # noqa: BLE001
         raise TrackingError(f"MLflow tracking store {uri} cannot be used: {e}") from None
+    if uri.startswith(("http://", "https://")) and urllib.parse.urlparse(found.artifact_location).scheme in ("", "file"):
+        log.warning("MLflow experiment %r keeps its artifacts in %s, a directory that jobs write to directly: "
+                    "jobs on machines that do not share it lose their artifacts. Start the server with "
+                    "--serve-artifacts --artifacts-destination DIR (and no --default-artifact-root) and use a "
+                    "new experiment name.", experiment, found.artifact_location)
+    return found.experiment_id
 
 
 def start_parent_run(config: dict, results_dir: str, workflow_dir: str, command: str = "") -> str:
@@ -93,6 +101,8 @@ def start_parent_run(config: dict, results_dir: str, workflow_dir: str, command:
     run = client.create_run(experiment_id, run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}", tags={
         "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir), "command": command})
     client.log_dict(run.info.run_id, config, "config.yaml")
+    # With a tracking server nothing has created the results directory yet.
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
     (Path(results_dir) / PARENT_RUN_FILE).write_text(run.info.run_id)
     return run.info.run_id
 
