@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
+# Passed as --workflow-profile: as --profile, profiles/default would also be loaded
+# (as the workflow profile) and override it key by key (e.g. latency-wait: 5).
 PROFILE ?= profiles/default
 CONFIG ?=
 SNAKE_ARGS ?=
@@ -33,10 +35,10 @@ $(STAMP): $(BIN)/python requirements.txt requirements-build.txt
 install: $(STAMP)
 
 run: install
-	$(SNAKEMAKE) --profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKE_ARGS)
+	$(SNAKEMAKE) --workflow-profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKE_ARGS)
 
 smoke: install
-	$(SNAKEMAKE) --profile $(PROFILE) --configfile config/tiny.yaml $(SNAKE_ARGS)
+	$(SNAKEMAKE) --workflow-profile $(PROFILE) --configfile config/tiny.yaml $(SNAKE_ARGS)
 
 dry-run: install
 	$(SNAKEMAKE) -n $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKE_ARGS)
