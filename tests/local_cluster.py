@@ -113,6 +113,11 @@ class SlurmCluster:
                         "apt-get install --no-install-recommends slurmctld slurmd slurm-client munge)")
         if not Path("/etc/munge/munge.key").exists():
             unavailable("no munge key (/etc/munge/munge.key)")
+        host = socket.gethostname().split(".")[0]
+        try:
+            socket.gethostbyname(host)
+        except OSError:
+            unavailable(f"this machine's host name {host!r} does not resolve (srun needs it; add it to /etc/hosts)")
         for path in ("/etc/slurm/slurm.conf", "/run/slurm/conf"):
             if os.path.lexists(path):
                 unavailable(f"this machine has a SLURM configuration already ({path}); "
