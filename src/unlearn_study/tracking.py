@@ -6,6 +6,7 @@ recent MLflow). ``MLFLOW_TRACKING_URI`` overrides it, e.g. a tracking server on 
 cluster. Logging never decides a job's fate: once a job's outputs are written, a
 failure inside MLflow is reported in the job log and the outputs stay.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,13 @@ def git_commit(repo_dir: str | os.PathLike = ".") -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10)
         commit = out.stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
@@ -90,8 +96,11 @@ def start_parent_run(config: dict, results_dir: str, workflow_dir: str, command:
     uri = tracking_uri(results_dir)
     experiment_id = init_tracking(uri, config["experiment"], results_dir)
     client = _client(uri)
-    run = client.create_run(experiment_id, run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}", tags={
-        "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir), "command": command})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        tags={"config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir), "command": command},
+    )
     client.log_dict(run.info.run_id, config, "config.yaml")
     (Path(results_dir) / PARENT_RUN_FILE).write_text(run.info.run_id)
     return run.info.run_id
@@ -160,10 +169,16 @@ def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow
         uri = tracking_uri(results_dir)
         client = _client(uri)
         experiment = _retry(client.get_experiment_by_name, config["experiment"])
-        experiment_id = experiment.experiment_id if experiment else init_tracking(uri, config["experiment"], results_dir)
+        experiment_id = (
+            experiment.experiment_id if experiment else init_tracking(uri, config["experiment"], results_dir)
+        )
         parent = Path(results_dir) / PARENT_RUN_FILE
-        tags = {"rule": rule, "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
-                "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir)}
+        tags = {
+            "rule": rule,
+            "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
+            "config_hash": stable_hash(config),
+            "git_commit": git_commit(workflow_dir),
+        }
         tags.update({f"wildcard.{k}": str(v) for k, v in wildcards.items()})
         if parent.exists():
             tags["mlflow.parentRunId"] = parent.read_text().strip()
