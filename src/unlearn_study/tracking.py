@@ -1,5 +1,8 @@
-"""MLflow tracking: one experiment per config, one parent run per ``snakemake``
-invocation, one child run per job.
+"""MLflow tracking: one experiment per config, one run per ``snakemake`` invocation, one
+run per job linked to it by the tag ``invocation_run_id``.
+
+Job runs are not MLflow child runs (``mlflow.parentRunId``): the UI lists children under a
+collapsed parent and leaves them out of its charts (see :mod:`.mlflow_view`).
 
 Default store: ``sqlite:///<results>/mlflow.db`` (the ./mlruns file store is refused by
 recent MLflow). ``MLFLOW_TRACKING_URI`` overrides it, e.g. a tracking server on a
@@ -16,11 +19,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from . import mlflow_view
 from .config import stable_hash
 
 log = logging.getLogger(__name__)
 
 PARENT_RUN_FILE = ".mlflow_parent_run"
+INVOCATION_TAG = "invocation_run_id"  # on job runs: the run id of their snakemake invocation
 
 
 class TrackingError(RuntimeError):
@@ -33,13 +38,20 @@ def tracking_uri(results_dir: str) -> str:
 
 def git_commit(repo_dir: str | os.PathLike = ".") -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10,
+                             check=False)
         commit = out.stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
+
+
+def _describe_experiment(client, experiment_id: str, tags: dict) -> None:
+    """Mark the experiment as model training and store the study view (:mod:`.mlflow_view`)."""
+    for key, value in mlflow_view.tags_to_set(tags).items():
+        _retry(client.set_experiment_tag, experiment_id, key, value)
 
 
 def _retry(fn, *args, attempts: int = 6, **kwargs):
@@ -47,7 +59,7 @@ def _retry(fn, *args, attempts: int = 6, **kwargs):
     for attempt in range(attempts):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - MLflow wraps sqlite errors in several types
+        except Exception as e:  # MLflow wraps sqlite errors in several types
             if attempt == attempts - 1 or "locked" not in str(e).lower():
                 raise
             time.sleep(0.5 * 2**attempt)
@@ -76,11 +88,14 @@ def init_tracking(uri: str, experiment: str, results_dir: str) -> str:
         client = _client(uri)
         found = client.get_experiment_by_name(experiment)
         if found is not None:
-            return found.experiment_id
-        location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
-        return client.create_experiment(experiment, artifact_location=location)
+            experiment_id = found.experiment_id
+        else:
+            location = None
+            if uri.startswith("sqlite:///"):
+                location = (Path(results_dir).resolve() / "mlartifacts").as_uri()
+            experiment_id = client.create_experiment(experiment, artifact_location=location)
+        _describe_experiment(client, experiment_id, found.tags if found is not None else {})
+        return experiment_id
     except Exception as e:  # noqa: BLE001
         raise TrackingError(f"MLflow tracking store {uri} cannot be used: {e}") from None
 
@@ -152,22 +167,33 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def default_run_name(rule: str, wildcards: dict) -> str:
+    """The rule followed by the wildcard values, e.g. ``train_model base 1``."""
+    return " ".join([rule, *(str(v) for v in wildcards.values())])
+
+
 @contextlib.contextmanager
-def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow_dir: str = "."):
-    """Child run of the current invocation's parent run, tagged for comparison in the UI."""
+def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow_dir: str = ".",
+            run_name: str | None = None):
+    """The run of one job, linked to the current invocation's run, tagged for comparison in the UI.
+
+    ``run_name`` is what the UI lists (e.g. ``unlearn gradient_ascent ood-repetition-16 r1``);
+    by default :func:`default_run_name`.
+    """
     run_id, client = None, None
     try:
         uri = tracking_uri(results_dir)
         client = _client(uri)
         experiment = _retry(client.get_experiment_by_name, config["experiment"])
-        experiment_id = experiment.experiment_id if experiment else init_tracking(uri, config["experiment"], results_dir)
+        experiment_id = (experiment.experiment_id if experiment
+                         else init_tracking(uri, config["experiment"], results_dir))
         parent = Path(results_dir) / PARENT_RUN_FILE
         tags = {"rule": rule, "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
                 "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir)}
         tags.update({f"wildcard.{k}": str(v) for k, v in wildcards.items()})
         if parent.exists():
-            tags["mlflow.parentRunId"] = parent.read_text().strip()
-        name = rule + (f"[{tags['wildcards']}]" if wildcards else "")
+            tags[INVOCATION_TAG] = parent.read_text().strip()
+        name = run_name or default_run_name(rule, wildcards)
         run_id = _retry(client.create_run, experiment_id, run_name=name, tags=tags).info.run_id
     except Exception as e:  # noqa: BLE001
         log.warning("MLflow: no run for this job (outputs are unaffected): %s", e)
