@@ -51,6 +51,10 @@ lint: install
 report: install
 	$(SNAKEMAKE) --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-# MLflow UI on the default tracking database (http://127.0.0.1:5000).
+# MLflow UI on the default tracking database (http://127.0.0.1:5000). MLflow 3.17 opens
+# experiments on its GenAI overview: the printed link opens the study's runs and charts.
+UI_DB ?= results/mlflow.db
+UI_PORT ?= 5000
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/python -m unlearn_study.mlflow_view sqlite:///$(UI_DB) http://127.0.0.1:$(UI_PORT)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(UI_DB) --host 127.0.0.1 --port $(UI_PORT)

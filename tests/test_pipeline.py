@@ -73,10 +73,10 @@ def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents = [r for r in runs if "invocation_run_id" not in r.data.tags]
+    children = [r for r in runs if "invocation_run_id" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {r.data.tags["invocation_run_id"] for r in children} == {parents[0].info.run_id}
     # Every job of the run has its run (one log file each): parallel jobs lost none.
     assert len(children) == len(list((tiny_run / "logs").glob("*.log")))
     train = [r for r in children if r.data.tags["rule"] == "train_model"]
