@@ -7,6 +7,7 @@ For each --max-tokens value, interleaved, --reps times:
   translate : unlearn_study.unlearning.translate() of the study's test set (generation settings
               of --config), and how many hypotheses equal those of the first --max-tokens value.
 The scores of every setting are compared with the first one's (max |difference| in bits/token).
+The model is that of --half and --seed (by default half A, the first of --config's model.seeds).
 """
 
 import dataclasses
@@ -22,26 +23,27 @@ import common
 import numpy as np
 import pandas as pd
 
-from unlearn_study import metrics, scoring, subword, unlearning
+from unlearn_study import metrics, paths, scoring, subword, unlearning
 
 p = common.parser(__doc__, threads=True)
 p.add_argument("--pairs", type=int, default=2000)
 p.add_argument("--max-tokens", default="8000,4000,2000,1000", help="comma-separated token budgets")
 p.add_argument("--reps", type=int, default=3)
-p.add_argument("--config", default="config.yaml", help="translate as this study config does")
+common.add_model_options(p, "translate as this study config does")
 a = p.parse_args()
 common.setup_torch(a)
-R = Path(a.results)
-CKPT = R / "models/base/seed1/checkpoint.pt"
+P = paths.under(a.results)
+CONFIG = common.study_config(a.config)
+HALF, SEED, CKPT, DATA = common.model_paths(a, P, CONFIG)
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
 BUDGETS = [int(x) for x in a.max_tokens.split(",")]
-data_dir, src, tgt = common.scoring_subset(a.results, a.bench_dir, a.pairs, ENV)
+data_dir, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs, ENV)
 model = scoring.load_model(CKPT, data_dir, device=a.device)
-sp = subword.load(R / "data/subword/spm.model")
-test = subword.with_pieces(pd.read_parquet(R / "data/corpus/test.parquet"), sp)
+sp = subword.load(P.spm)
+test = subword.with_pieces(pd.read_parquet(P.test), sp)
 pairs = {mt: scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=mt) for mt in BUDGETS}
 test_pairs = scoring.encode_pairs(model.src_dict, model.tgt_dict, test["src_pieces"], test["tgt_pieces"])
-generation = unlearning.Generation(**common.study_config(a.config)["unlearning"]["generation"])
+generation = unlearning.Generation(**CONFIG["unlearning"]["generation"])
 
 
 def minor_faults() -> int:
@@ -74,7 +76,7 @@ med = {k: float(np.median(v)) for k, v in T.items()}
 first = BUDGETS[0]
 print(f"\ncommand: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(
-    f"pairs={a.pairs} test pairs={len(test_pairs)} device={a.device} threads={a.threads} reps={a.reps} (medians); "
+    f"model {HALF}/seed{SEED}; pairs={a.pairs} test pairs={len(test_pairs)} device={a.device} threads={a.threads} reps={a.reps} (medians); "
     f"1-min load average {LOAD[0]:.1f} at start, {LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n"
 )
 print(
@@ -104,6 +106,7 @@ out.write_text(
         {
             "command": sys.argv,
             "pairs": a.pairs,
+            "model": {"half": HALF, "seed": SEED},
             "device": a.device,
             "threads": a.threads,
             "reps": a.reps,

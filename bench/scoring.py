@@ -1,7 +1,9 @@
 """Project scorer (unlearn_study.scoring) vs `fairseq-generate --score-reference`.
 
-Both score the same checkpoint on the same first --pairs training pairs, binarized
-into results/bench/scoring_data (subset "train"). Timings, interleaved, --reps times:
+Both score the same checkpoint (the model of --half and --seed: by default half A, the
+first of the study config's model.seeds) on the same first --pairs training pairs of
+that half, binarized into <bench-dir>/scoring_data (subset "train"). Timings,
+interleaved, --reps times:
   fairseq   process : whole `fairseq-generate` subprocess (python start, imports, load, scoring, printing)
   fairseq   reported: its own "Translated N sentences ... in Xs" timer (task.inference_step only)
   project   process : a python subprocess doing imports + load_model + encode_pairs + score
@@ -21,19 +23,20 @@ import common
 import numpy as np
 import torch
 
-from unlearn_study import metrics, scoring
+from unlearn_study import metrics, paths, scoring
 
 p = common.parser(__doc__, threads=True)  # --bench-dir also holds the binarized subset
 p.add_argument("--pairs", type=int, default=2000)
 p.add_argument("--max-tokens", type=int, default=2000, help="batch budget of both (the study default)")
 p.add_argument("--reps", type=int, default=3)
+common.add_model_options(p, "the study config of --results")
 a = p.parse_args()
 common.setup_torch(a)
-R = Path(a.results)
-CKPT = R / "models/base/seed1/checkpoint.pt"
+P = paths.under(a.results)
+HALF, SEED, CKPT, DATA = common.model_paths(a, P, common.study_config(a.config))
 TAG = common.results_tag(a.results)
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-OUT, src, tgt = common.scoring_subset(a.results, a.bench_dir, a.pairs, ENV)
+OUT, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs, ENV)
 FAIRSEQ_CMD = common.fairseq_score_reference_cmd(OUT, CKPT, a.max_tokens, a.device)
 PROJECT_CODE = f"""
 import time; t0 = time.perf_counter()
@@ -151,6 +154,7 @@ ratios = {
 }
 print(f"\ncommand: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(f"fairseq: {' '.join(map(shlex.quote, FAIRSEQ_CMD))}")
+print(f"model: half {HALF}, seed {SEED} ({CKPT})")
 LOAD.append(os.getloadavg()[0])
 print(
     f"pairs={a.pairs} max_tokens={a.max_tokens} device={a.device} threads={a.threads} reps={a.reps} (medians); "
@@ -197,6 +201,7 @@ out.write_text(
         {
             "command": sys.argv,
             "fairseq_command": FAIRSEQ_CMD,
+            "model": {"half": HALF, "seed": SEED},
             "pairs": a.pairs,
             "max_tokens": a.max_tokens,
             "device": a.device,

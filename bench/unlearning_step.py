@@ -1,13 +1,16 @@
 """One gradient-ascent step of the project vs one fairseq-train update, same model and batch.
 
 project : exactly the timed region of unlearning.unlearn (optimiser_s): next batch from
-          batch_cycle, unlearning_loss('gradient_ascent') = -mean sequence_nll (eval mode,
-          dropout off), zero_grad, backward, clip_grad_norm_, Adam step, loss.item().
+          batch_cycle, the loss of methods.create('gradient_ascent') = -mean sequence_nll
+          (eval mode, dropout off), finiteness check, zero_grad, backward, clip_grad_norm_,
+          Adam step, loss.item().
 fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairseq_cli.train
           from the checkpoint's cfg (label-smoothed CE, Adam, clip-norm, inverse_sqrt lr),
           on the same pre-collated batch; timed with dropout as trained (0.1, what
           fairseq-train does) and with dropout off (the same arithmetic as the project step).
-All three are timed interleaved, --reps times after --warmup untimed rounds.
+All three are timed interleaved, --reps times after --warmup untimed rounds. The model
+is the one the forget set's unlearning jobs start from: its half's (--half changes it),
+seed --seed (default: the first of --config's model.seeds).
 """
 
 import json
@@ -22,22 +25,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unlearn_study import scoring, unlearning
+from unlearn_study import methods, paths, scoring, unlearning
 
 p = common.parser(__doc__, threads=True)
-p.add_argument("--forget-set", default="id-difficulty-easy")
+p.add_argument("--forget-set", default="id-difficulty-easy-r1")
 p.add_argument("--batch-size", type=int, default=10, help="first N rows of the forget set, then of the pool")
 p.add_argument("--reps", type=int, default=30)
 p.add_argument("--warmup", type=int, default=3)
+common.add_model_options(p, "the study config of --results", half_default="the forget set's half")
 a = p.parse_args()
+common.check_forget_set(p, a.forget_set)
 common.setup_torch(a)
-R = Path(a.results)
-DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
+P = paths.under(a.results)
+HALF, SEED, CKPT, DATA = common.model_paths(a, P, common.study_config(a.config), forget_set=a.forget_set)
 torch.manual_seed(0)
 
-rows = pd.concat(
-    [pd.read_parquet(R / f"forget_sets/{a.forget_set}.parquet"), pd.read_parquet(R / "scores/pool.parquet")]
-)
+rows = pd.concat([pd.read_parquet(P.forget_set.format(forget_set=a.forget_set)), pd.read_parquet(P.pool)])
 rows = rows.drop_duplicates("example_id").head(a.batch_size)
 
 # ---- project: model, optimiser and batch stream as in unlearning.unlearn ----------------
@@ -46,6 +49,8 @@ enc = scoring.encode_pairs(proj.src_dict, proj.tgt_dict, rows["src_pieces"], row
 params = [q for q in proj.model.parameters() if q.requires_grad]
 opt = torch.optim.Adam(params, lr=1e-4)
 stream = unlearning.batch_cycle(enc, proj.tgt_dict, len(enc), np.random.default_rng(7))
+method = methods.create("gradient_ascent")
+forget_tokens = torch.as_tensor(enc.target_lengths + 1, dtype=torch.float32)  # as unlearning.unlearn
 
 
 def sync():
@@ -55,7 +60,8 @@ def sync():
 
 def project_step():
     proj.model.eval()
-    loss = unlearning.unlearning_loss("gradient_ascent", proj, next(stream), None, None, 0.1)
+    batch = next(stream)
+    loss = method.loss(scoring.sequence_nll(proj, batch), forget_tokens=forget_tokens[batch.indices].to(proj.device))
     assert torch.isfinite(loss)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -119,7 +125,7 @@ ratios = {
 }
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(
-    f"batch: {len(enc)} pairs from {a.forget_set} ({sample['ntokens']} target tokens incl. EOS, "
+    f"batch: {len(enc)} pairs from {a.forget_set}, model {HALF}/seed{SEED} ({sample['ntokens']} target tokens incl. EOS, "
     f"padded {tuple(b.target.shape)}); device={a.device} threads={a.threads}; {a.reps} reps after {a.warmup} warm-up"
 )
 print(
@@ -140,6 +146,8 @@ out.write_text(
             "command": sys.argv,
             "device": a.device,
             "threads": a.threads,
+            "forget_set": a.forget_set,
+            "model": {"half": HALF, "seed": SEED},
             "batch_size": len(enc),
             "target_tokens": sample["ntokens"],
             "reps": a.reps,

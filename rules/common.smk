@@ -1,6 +1,7 @@
 # Shared by the rules: code hashes, resources, input functions.
 
 
+@functools.cache  # asked once per job (a thousand in a large study); the files do not change meanwhile
 def code(script, *modules):
     """Hash of a stage's script and the project modules it imports (see config.code_hash):
     a params entry, so that editing the code a stage runs reruns that stage."""
@@ -28,24 +29,21 @@ def user_corpus_files(wildcards):
     return [f for f in (c["src_file"], c["tgt_file"], c["tsv_file"]) if f and c["source"] != "bible"]
 
 
-def binarize_inputs(wildcards):
-    inputs = {
-        "retained": rules.select_id_sets.output.retained,
-        "valid": rules.prepare_corpus.output.valid,
-        "test": rules.prepare_corpus.output.test,
-        "spm": rules.train_subword.output.model,
-        "dictionary": rules.train_subword.output.dictionary,
-    }
-    if wildcards.model == "base":
-        inputs["candidates"] = rules.select_id_sets.output.candidates
-        inputs["canaries"] = rules.make_canaries.output.canaries
-    return inputs
-
-
 # What a trained model depends on: config model minus the seed list (each job has its
 # seed wildcard) and the resources.
 MODEL_HYPERPARAMETERS = {k: v for k, v in config["model"].items() if k not in ("seeds", "threads", "device")}
 UNLEARNING = config["unlearning"]
+
+
+def in_model(wildcards):
+    """The checkpoint and data of the model an unlearning job starts from: its forget
+    set's half, the job's seed."""
+    half = parse_forget_set(wildcards.forget_set).half
+    return {
+        "checkpoint": P.checkpoint.format(half=half, seed=wildcards.seed),
+        "data": P.data_bin.format(half=half),
+        "base": P.base_evaluation.format(half=half, seed=wildcards.seed),
+    }
 
 
 def method_args(wildcards):

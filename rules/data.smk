@@ -1,21 +1,21 @@
-# Data: corpus splits, ID sets, subword model, canaries, fairseq binaries.
+# Data: corpus splits, ID sets, subword model, canaries, halves, fairseq binaries.
 
 
 rule prepare_corpus:
     input:
         user_corpus_files,
     output:
-        train=f"{R}/data/corpus/train.parquet",
-        valid=f"{R}/data/corpus/valid.parquet",
-        test=f"{R}/data/corpus/test.parquet",
-        stats=f"{R}/data/corpus/stats.json",
-    log:
-        f"{R}/logs/prepare_corpus.log",
-    conda:
-        "../envs/pipeline.yaml"
+        train=P.train,
+        valid=P.valid,
+        test=P.test,
+        stats=P.corpus_stats,
     params:
         corpus=corpus_params(config["corpus"]),
         code=code("prepare_corpus.py"),
+    log:
+        f"{P.logs_dir}/prepare_corpus.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/prepare_corpus.py"
 
@@ -24,34 +24,34 @@ rule select_id_sets:
     input:
         train=rules.prepare_corpus.output.train,
     output:
-        candidates=f"{R}/data/sets/id_candidates.parquet",
-        population=f"{R}/data/sets/id_population.parquet",
-        retained=f"{R}/data/sets/train_retained.parquet",
-    log:
-        f"{R}/logs/select_id_sets.log",
-    conda:
-        "../envs/pipeline.yaml"
+        candidates=P.id_candidates,
+        population=P.id_population,
+        retained=P.retained,
     params:
         **config["id_sets"],
         code=code("select_id_sets.py"),
+    log:
+        f"{P.logs_dir}/select_id_sets.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/select_id_sets.py"
 
 
+# On the training pairs both halves share: no candidate and no population member.
 rule train_subword:
     input:
         retained=rules.select_id_sets.output.retained,
-        candidates=rules.select_id_sets.output.candidates,
     output:
-        model=f"{R}/data/subword/spm.model",
-        dictionary=f"{R}/data/subword/dict.txt",
-    log:
-        f"{R}/logs/train_subword.log",
-    conda:
-        "../envs/pipeline.yaml"
+        model=P.spm,
+        dictionary=P.dictionary,
     params:
         **config["subword"],
         code=code("train_subword.py"),
+    log:
+        f"{P.logs_dir}/train_subword.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/train_subword.py"
 
@@ -60,29 +60,53 @@ rule make_canaries:
     input:
         spm=rules.train_subword.output.model,
     output:
-        canaries=f"{R}/data/sets/canaries.parquet",
-        population=f"{R}/data/sets/canary_population.parquet",
-    log:
-        f"{R}/logs/make_canaries.log",
-    conda:
-        "../envs/pipeline.yaml"
+        canaries=P.canaries,
+        population=P.canary_population,
     params:
         **config["canaries"],
         code=code("make_canaries.py"),
+    log:
+        f"{P.logs_dir}/make_canaries.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/make_canaries.py"
 
 
-rule binarize:
+rule split_halves:
     input:
-        unpack(binarize_inputs),
+        candidates=rules.select_id_sets.output.candidates,
+        canaries=rules.make_canaries.output.canaries,
     output:
-        directory(f"{R}/data/bin/{{model}}"),
+        P.halves,
+    params:
+        seed=config["halves"]["seed"],
+        code=code("split_halves.py"),
     log:
-        f"{R}/logs/binarize_{{model}}.log",
+        f"{P.logs_dir}/split_halves.log",
     conda:
         "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/split_halves.py"
+
+
+rule binarize:
+    input:
+        retained=rules.select_id_sets.output.retained,
+        candidates=rules.select_id_sets.output.candidates,
+        canaries=rules.make_canaries.output.canaries,
+        halves=rules.split_halves.output[0],
+        valid=rules.prepare_corpus.output.valid,
+        test=rules.prepare_corpus.output.test,
+        spm=rules.train_subword.output.model,
+        dictionary=rules.train_subword.output.dictionary,
+    output:
+        directory(P.data_bin),
     params:
         code=code("binarize.py"),
+    log:
+        f"{P.logs_dir}/binarize_{{half}}.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/binarize.py"

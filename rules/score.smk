@@ -1,4 +1,5 @@
-# Per-example scores, forget sets and neighbours (docs/METHOD.md, Scores; Forget sets).
+# Per-example scores, the calibration of the unlearning test, forget sets and neighbours
+# (docs/METHOD.md, Scores; Calibrated test; Forget sets).
 
 
 rule example_pool:
@@ -10,15 +11,15 @@ rule example_pool:
         test=rules.prepare_corpus.output.test,
         spm=rules.train_subword.output.model,
     output:
-        f"{R}/scores/pool.parquet",
-    log:
-        f"{R}/logs/example_pool.log",
-    conda:
-        "../envs/pipeline.yaml"
+        P.pool,
     params:
         test_sample=config["scoring"]["test_sample"],
         seed=config["scoring"]["seed"],
         code=code("example_pool.py"),
+    log:
+        f"{P.logs_dir}/example_pool.log",
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/example_pool.py"
 
@@ -27,21 +28,21 @@ rule score_model:
     input:
         pool=rules.example_pool.output[0],
         checkpoint=rules.train_model.output.checkpoint,
-        data=f"{R}/data/bin/{{model}}",
+        data=P.data_bin,
     output:
-        f"{R}/scores/{{model}}_seed{{seed}}.parquet",
-    log:
-        f"{R}/logs/score_{{model}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/score_{{model}}_seed{{seed}}.tsv"
-    conda:
-        "../envs/pipeline.yaml"
-    threads: THREADS
-    resources:
-        gpu=GPU,
+        P.scores,
     params:
         max_tokens=config["scoring"]["max_tokens"],
         code=code("score_model.py"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        f"{P.logs_dir}/score_{{half}}_seed{{seed}}.log",
+    benchmark:
+        f"{P.benchmarks_dir}/score_{{half}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/score_model.py"
 
@@ -49,61 +50,69 @@ rule score_model:
 rule example_table:
     input:
         pool=rules.example_pool.output[0],
-        base=expand(f"{R}/scores/base_seed{{seed}}.parquet", seed=SEEDS),
-        reference=expand(f"{R}/scores/reference_seed{{seed}}.parquet", seed=SEEDS),
+        halves=rules.split_halves.output[0],
+        scores=expand(P.scores, half=HALVES, seed=SEEDS),
     output:
-        table=f"{R}/scores/examples.parquet",
+        table=P.examples,
         mem_vs_diff=report(
-            f"{R}/figures/memorisation_vs_difficulty.png",
+            f"{P.figures_dir}/memorisation_vs_difficulty.png",
             caption="../report/memorisation_vs_difficulty.rst",
             category="Scores before unlearning",
         ),
         exposure=report(
-            f"{R}/figures/exposure_by_repetition.png",
+            f"{P.figures_dir}/exposure_by_repetition.png",
             caption="../report/exposure_by_repetition.rst",
             category="Scores before unlearning",
         ),
+    params:
+        models=expand("{half}:{seed}", half=HALVES, seed=SEEDS),
+        code=code("example_table.py"),
     log:
-        f"{R}/logs/example_table.log",
+        f"{P.logs_dir}/example_table.log",
     conda:
         "../envs/pipeline.yaml"
-    params:
-        code=code("example_table.py"),
     script:
         "../workflow_scripts/example_table.py"
 
 
-rule select_forget_set:
+rule calibrate:
     input:
         table=rules.example_table.output.table,
     output:
-        f"{R}/forget_sets/{{forget_set}}.parquet",
+        P.calibration,
+    params:
+        kinds=config["forget_sets"]["kinds"],
+        alpha=UNLEARNING["alpha"],
+        **UNLEARNING["calibration"],
+        bootstrap=config["claims"]["bootstrap"],
+        level=config["claims"]["level"],
+        code=code("calibrate.py"),
     log:
-        f"{R}/logs/select_forget_set_{{forget_set}}.log",
+        f"{P.logs_dir}/calibrate.log",
     conda:
         "../envs/pipeline.yaml"
-    params:
-        size=config["forget_sets"]["size"],
-        seed=config["forget_sets"]["seed"],
-        code=code("select_forget_set.py"),
     script:
-        "../workflow_scripts/select_forget_set.py"
+        "../workflow_scripts/calibrate.py"
 
 
-rule find_neighbours:
+# One job per forget set: the set, then each member's nearest trained and never-trained
+# neighbours.
+rule select_forget_set:
     input:
-        forget=rules.select_forget_set.output[0],
         table=rules.example_table.output.table,
         retained=rules.select_id_sets.output.retained,
         spm=rules.train_subword.output.model,
     output:
-        f"{R}/forget_sets/{{forget_set}}.neighbours.parquet",
+        forget=P.forget_set,
+        neighbours=P.neighbours,
+    params:
+        size=config["forget_sets"]["size"],
+        seed=config["forget_sets"]["seed"],
+        k=config["neighbours"]["k"],
+        code=code("select_forget_set.py"),
     log:
-        f"{R}/logs/neighbours_{{forget_set}}.log",
+        f"{P.logs_dir}/select_forget_set_{{forget_set}}.log",
     conda:
         "../envs/pipeline.yaml"
-    params:
-        k=config["neighbours"]["k"],
-        code=code("find_neighbours.py"),
     script:
-        "../workflow_scripts/find_neighbours.py"
+        "../workflow_scripts/select_forget_set.py"

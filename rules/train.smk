@@ -1,24 +1,24 @@
-# Training of the base model (sees every forget candidate) and the reference model
-# (never sees one), one job per model and seed.
+# Training: one model per half and seed, on the shared training pairs plus its half's
+# candidates (docs/METHOD.md, Models).
 
 
 rule train_model:
     input:
-        data=f"{R}/data/bin/{{model}}",
+        data=P.data_bin,
     output:
-        checkpoint=f"{R}/models/{{model}}/seed{{seed}}/checkpoint.pt",
-        epochs=f"{R}/models/{{model}}/seed{{seed}}/epochs.json",
-    log:
-        f"{R}/logs/train_{{model}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/train_{{model}}_seed{{seed}}.tsv"
-    conda:
-        "../envs/pipeline.yaml"
-    threads: THREADS
-    resources:
-        gpu=GPU,
+        checkpoint=P.checkpoint,
+        training=P.training,
     params:
         hyper=MODEL_HYPERPARAMETERS,
         code=code("train_model.py"),
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    log:
+        f"{P.logs_dir}/train_{{half}}_seed{{seed}}.log",
+    benchmark:
+        f"{P.benchmarks_dir}/train_{{half}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/train_model.py"

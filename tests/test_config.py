@@ -19,7 +19,7 @@ def test_default_and_tiny_configs_validate():
     config = validate_config(default_config())
     assert config["model"]["seeds"] == [1]
     tiny = load_config(ROOT / "config" / "tiny.yaml")  # an overlay: every other key from config.yaml
-    assert tiny["canaries"]["seed"] == 3 and tiny["canaries"]["per_level"] == 12
+    assert tiny["canaries"]["seed"] == 3 and tiny["canaries"]["per_level"] == 18
 
 
 def test_config_yaml_is_the_one_source_of_values():
@@ -91,8 +91,25 @@ def test_stable_hash_ignores_key_order():
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
 
 
-def test_forget_set_larger_than_its_bucket_is_rejected():
+def test_buckets_too_small_for_their_replicates_are_rejected():
     config = default_config()
-    config["forget_sets"]["size"] = config["id_sets"]["n_candidates"] // 3 + 1
-    with pytest.raises(ConfigError, match=r"'forget_sets.size': .* larger than a tercile of id_sets.n_candidates"):
+    config["forget_sets"]["replicates"] = (
+        2 * (config["id_sets"]["n_candidates"] // 6 // config["forget_sets"]["size"]) + 1
+    )
+    with pytest.raises(ConfigError, match=r"'forget_sets.replicates': .* a tercile of id_sets.n_candidates, per half"):
+        validate_config(config)
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c["unlearning"].update(seeds=[2]), "unlearning.seeds"),
+        (lambda c: c["unlearning"]["calibration"].update(mode="per_example"), "unlearning.calibration.mode"),
+        (lambda c: c["claims"].update(fixed_step=7), "claims.fixed_step"),
+    ],
+)
+def test_models_and_claims_keys_are_checked(mutate, key):
+    config = default_config()
+    mutate(config)
+    with pytest.raises(ConfigError, match=f"config key '{key}'"):
         validate_config(config)

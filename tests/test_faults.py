@@ -100,14 +100,15 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
         lr=0.003,
         warmup_updates=10,
         max_tokens=200,
-        max_epoch=8,
+        max_update=120,
+        patience=50,
         clip_norm=1.0,
     )
     save_dir, log = tmp_path / "ckpt", tmp_path / "train.log"
     script = (
         f"from pathlib import Path; from unlearn_study import training; "
         f"training.train({cfg!r}, Path({str(tiny_model.data_dir)!r}), Path({str(save_dir)!r}), 1, "
-        f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'epochs.json')!r}), Path({str(log)!r}), "
+        f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'training.json')!r}), Path({str(log)!r}), "
         "device='cpu')"
     )
     first = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
@@ -126,8 +127,20 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
     assert text.count("begin training epoch 1\n") == 1  # the second run did not start over
     import json
 
-    epochs = json.loads((tmp_path / "epochs.json").read_text())
-    assert [e["epoch"] for e in epochs] == list(range(1, 9))
+    summary = json.loads((tmp_path / "training.json").read_text())
+    assert [e["epoch"] for e in summary["epochs"]] == list(range(1, summary["epochs_trained"] + 1))
+    assert summary["updates"] == 120 and summary["stopped_by"] == "max_update"
+    assert summary["best_valid_loss"] == min(e["valid_loss"] for e in summary["epochs"])
+
+
+def test_training_says_why_it_stopped():
+    from unlearn_study.training import stopping
+
+    epochs = [{"epoch": 1, "train_num_updates": 40.0}, {"epoch": 2, "train_num_updates": 80.0}]
+    log = "... | INFO | fairseq_cli.train | early stop since valid performance hasn't improved for last 2 runs\n"
+    assert stopping(log, epochs, max_update=1000) == "patience"
+    assert stopping("done training", epochs, max_update=80) == "max_update"
+    assert stopping("killed", epochs, max_update=1000) == "unknown"
 
 
 def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):

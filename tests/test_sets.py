@@ -76,16 +76,16 @@ def small_spm(tmp_path_factory):
     return subword.load(tmp / "m.model")
 
 
-def test_only_the_base_model_sees_candidates_and_canaries(small_spm):
+def test_a_half_trains_on_the_shared_pairs_its_candidates_and_its_repeated_canaries(small_spm):
     retained = pd.DataFrame({"src": ["w1 w2"], "tgt": ["w3 w4"]})
     cand = pd.DataFrame({"src": ["w5"], "tgt": ["w6"]})
     inserted, _ = sets.make_canaries(
         subword.vocabulary_pieces(small_spm), 3, [1, 4], 1, 1, seed=0, decode=lambda p: subword.decode(small_spm, p)
     )
-    base_src, base_tgt = training_pairs("base", retained, cand, inserted, small_spm)
-    ref_src, _ = training_pairs("reference", retained, None, None, small_spm)
-    assert ref_src == subword.encode(small_spm, ["w1 w2"])
-    assert base_src[:2] == subword.encode(small_spm, ["w1 w2", "w5"])
-    assert len(base_src) == len(base_tgt) == 2 + 1 + 4
-    assert base_src.count(inserted["src_pieces"].iloc[1]) == 4
-    assert not set(" ".join(base_src).split()) & subword.SPECIALS
+    src, tgt = training_pairs(retained, cand, inserted, small_spm)
+    assert src[:2] == subword.encode(small_spm, ["w1 w2", "w5"])
+    assert len(src) == len(tgt) == 2 + 1 + 4
+    assert src.count(inserted["src_pieces"].iloc[1]) == 4
+    assert not set(" ".join(src).split()) & subword.SPECIALS
+    alone, _ = training_pairs(retained, cand.iloc[:0], inserted.iloc[:0], small_spm)
+    assert alone == subword.encode(small_spm, ["w1 w2"])

@@ -1,4 +1,5 @@
-"""Rule binarize: one model's training data, subword-encoded and binarized by fairseq."""
+"""Rule binarize: the training data of one half's models (the shared training pairs plus
+the half's candidates), subword-encoded and binarized by fairseq."""
 
 from pathlib import Path
 
@@ -9,12 +10,18 @@ from unlearn_study.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "binarize")
 with job(snakemake) as run:
-    inputs, model = snakemake.input, snakemake.wildcards.model
+    inputs = snakemake.input
+    halves = pd.read_parquet(inputs.halves)
+    own = set(halves.loc[halves["half"] == snakemake.wildcards.half, "example_id"])
+
+    def of_half(path):
+        table = pd.read_parquet(path)
+        return table[table["example_id"].isin(own)]
+
     sp = subword.load(inputs.spm)
-    optional = {
-        name: pd.read_parquet(inputs[name]) if name in inputs.keys() else None for name in ("candidates", "canaries")
-    }
-    train = binarize.training_pairs(model, pd.read_parquet(inputs.retained), sp=sp, **optional)
+    train = binarize.training_pairs(
+        pd.read_parquet(inputs.retained), of_half(inputs.candidates), of_half(inputs.canaries), sp
+    )
     binarize.binarize(
         train,
         pd.read_parquet(inputs.valid),

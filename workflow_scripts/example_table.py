@@ -1,5 +1,6 @@
-"""Rule example_table: every model's scores joined into memorisation, difficulty,
-terciles and exposure per example, with the figures of the scores before unlearning."""
+"""Rule example_table: every model's scores joined into in/out losses, memorisation,
+difficulty, terciles and exposure per example, with the figures of the scores before
+unlearning."""
 
 import pandas as pd
 
@@ -11,11 +12,13 @@ snakemake = snakemake_object(globals(), "example_table")
 with job(snakemake) as run:
     inputs, output = snakemake.input, snakemake.output
     pool = pd.read_parquet(inputs.pool)
-
-    def aligned(paths):
-        return [pd.read_parquet(p).set_index("example_id").loc[pool["example_id"], "bits"].to_numpy() for p in paths]
-
-    table = examples.example_table(pool, base_bits=aligned(inputs.base), ref_bits=aligned(inputs.reference))
+    bits = {}
+    for model, path in zip(snakemake.params.models, inputs.scores, strict=True):
+        half, seed = model.split(":")
+        bits[(half, int(seed))] = (
+            pd.read_parquet(path).set_index("example_id").loc[pool["example_id"], "bits"].to_numpy()
+        )
+    table = examples.example_table(pool, pd.read_parquet(inputs.halves), bits)
     write_parquet(table, output.table)
     plots.memorisation_vs_difficulty(table, output.mem_vs_diff)
     plots.exposure_by_repetition(table, output.exposure)

@@ -1,5 +1,5 @@
-"""Rule train_subword: joint SentencePiece model on the training text (the ID population
-excluded) and the fairseq dictionary taken from its vocabulary."""
+"""Rule train_subword: joint SentencePiece model on the training pairs both halves share (no
+candidate, no population member) and the fairseq dictionary taken from its vocabulary."""
 
 import pandas as pd
 

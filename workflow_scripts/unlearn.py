@@ -1,5 +1,5 @@
-"""Rule unlearn: one forget set unlearnt by one method, evaluated at the scheduled steps;
-tables first, MLflow after."""
+"""Rule unlearn: one forget set unlearnt by one method from one seed of its half's model,
+evaluated at the scheduled steps; tables first, MLflow after."""
 
 import pandas as pd
 
@@ -8,12 +8,22 @@ from unlearn_study.io import write_json, write_parquet
 from unlearn_study.stage import device, job, snakemake_object
 
 snakemake = snakemake_object(globals(), "unlearn")
-with job(snakemake) as run:
-    inputs, output, p = snakemake.input, snakemake.output, snakemake.params
-    method_name, name = snakemake.wildcards.method, snakemake.wildcards.forget_set
-    described = forget_sets.parse(name)
-    run.log_params({"forget_set": name, **described._asdict(), "method": method_name})
-    method = methods.create(method_name, p.method_args)
+inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+described = forget_sets.parse(wildcards.forget_set)
+name = f"unlearn {wildcards.method} {described.bucket_name} r{described.replicate} seed{wildcards.seed}"
+with job(snakemake, run_name=name) as run:
+    labels = {
+        "forget_set": wildcards.forget_set,
+        "method": wildcards.method,
+        "seed": int(wildcards.seed),
+        "kind": described.kind,
+        "grouping": described.grouping,
+        "bucket": described.bucket,
+        "replicate": described.replicate,
+        "half": described.half,
+    }
+    run.log_params(labels)
+    method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
     table = pd.read_parquet(inputs.table)
@@ -51,24 +61,18 @@ with job(snakemake) as run:
         base=eval_sets.read_base_evaluation(inputs.base, evaluated, described.kind),
     )
     settings = unlearning.Settings(**p.settings, retain_batch_size=p.retain_batch_size, seed=p.seed)
-    per_example, per_step, status = unlearning.unlearn(model, data, method, settings)
-    per_example = per_example.assign(
-        forget_set=name, method=method_name, grouping=described.grouping, bucket=described.bucket
+    result = unlearning.unlearn(model, data, method, settings)
+    unit = {k: labels[k] for k in ("forget_set", "method", "seed", "grouping", "bucket", "replicate", "half")}
+    write_parquet(result.examples.assign(**unit), output.examples)
+    write_parquet(result.steps.assign(**unit, kind=described.kind, status=result.status), output.steps)
+    write_parquet(
+        result.translations.assign(forget_set=wildcards.forget_set, method=wildcards.method, seed=int(wildcards.seed)),
+        output.translations,
     )
-    per_step = per_step.assign(
-        forget_set=name,
-        method=method_name,
-        kind=described.kind,
-        grouping=described.grouping,
-        bucket=described.bucket,
-        status=status,
-    )
-    write_parquet(per_example, output.examples)
-    write_parquet(per_step, output.steps)
-    write_json({"status": status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)
-    for row in per_step.to_dict("records"):
+    write_json({"status": result.status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)
+    for row in result.steps.to_dict("records"):
         run.log_metrics({k: v for k, v in row.items() if isinstance(v, float)}, step=int(row["step"]))
-    run.log_params({k: per_step[k].iloc[0] for k in ("bleu_signature", "chrf_signature") if k in per_step})
+    run.log_params({k: result.steps[k].iloc[0] for k in ("bleu_signature", "chrf_signature") if k in result.steps})
     run.log_metrics({f"time_{k}": v for k, v in data.timings.items()})
     for path in output:
         run.log_artifact(path)

@@ -1,7 +1,7 @@
-"""Subword-encode the training sets of each model and binarize them with fairseq.
+"""Subword-encode the training set of each half's models and binarize it with fairseq.
 
-The base model's data: retained train pairs, the ID candidates, and every canary
-repeated r times. The reference model's data: the retained pairs only. Both share the
+A half's data: the retained train pairs (common to both halves), the half's ID
+candidates, and each of the half's canaries repeated r times. Both halves share the
 dictionary taken from the SentencePiece vocabulary, valid and test.
 """
 
@@ -16,17 +16,15 @@ from .io import atomic_dir, write_lines
 
 
 def training_pairs(
-    model: str, retained: pd.DataFrame, candidates: pd.DataFrame | None, canaries: pd.DataFrame | None, sp
+    retained: pd.DataFrame, candidates: pd.DataFrame, canaries: pd.DataFrame, sp
 ) -> tuple[list[str], list[str]]:
-    """Subword-encoded (source, target) training lines of ``model`` (base or reference)."""
-    src = subword.encode(sp, list(retained["src"]))
-    tgt = subword.encode(sp, list(retained["tgt"]))
-    if model == "base":
-        src += subword.encode(sp, list(candidates["src"]))
-        tgt += subword.encode(sp, list(candidates["tgt"]))
-        for row in canaries.itertuples():
-            src += [row.src_pieces] * row.repetitions
-            tgt += [row.tgt_pieces] * row.repetitions
+    """Subword-encoded (source, target) training lines: the retained pairs, the ID
+    ``candidates`` and each of the ``canaries`` repeated its number of times."""
+    src = subword.encode(sp, list(retained["src"]) + list(candidates["src"]))
+    tgt = subword.encode(sp, list(retained["tgt"]) + list(candidates["tgt"]))
+    for row in canaries.itertuples():
+        src += [row.src_pieces] * row.repetitions
+        tgt += [row.tgt_pieces] * row.repetitions
     return src, tgt
 
 

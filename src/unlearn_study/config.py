@@ -132,25 +132,47 @@ def check_semantics(config: dict) -> None:
             f"config key 'unlearning.eval_steps': steps {beyond} are beyond unlearning.steps "
             f"({unlearning['steps']}); allowed values: 0..{unlearning['steps']}"
         )
+    check_models(config)
 
 
 def check_forget_set_sizes(config: dict) -> None:
-    """Every forget set must fit in its bucket (terciles hold about a third of a kind)."""
+    """Every bucket must hold its replicates: ceil(replicates / 2) disjoint sets from each
+    half. A tercile of a kind holds a third of its candidates, about half of them in each
+    half; a repetition level holds per_level canaries, split evenly."""
     fs, canaries = config["forget_sets"], config["canaries"]
+    per_half = -(-fs["replicates"] // 2) * fs["size"]
     n_ood = canaries["per_level"] * len(canaries["repetitions"])
     buckets = {}
     if "id" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
-        buckets["a tercile of id_sets.n_candidates"] = config["id_sets"]["n_candidates"] // 3
+        buckets["a tercile of id_sets.n_candidates, per half"] = config["id_sets"]["n_candidates"] // 6
     if "ood" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
-        buckets["a tercile of the canaries (canaries.per_level x levels)"] = n_ood // 3
+        buckets["a tercile of the canaries (canaries.per_level x levels), per half"] = n_ood // 6
     if "ood" in fs["kinds"] and "repetition" in fs["groupings"]:
-        buckets["canaries.per_level"] = canaries["per_level"]
+        buckets["canaries.per_level, per half"] = canaries["per_level"] // 2
     for what, available in buckets.items():
-        if fs["size"] > available:
+        if per_half > available:
             raise ConfigError(
-                f"config key 'forget_sets.size': {fs['size']} is larger than {what} ({available}); "
-                f"allowed values: 1..{available}"
+                f"config key 'forget_sets.replicates': {fs['replicates']} replicates of forget_sets.size "
+                f"{fs['size']} need {per_half} examples from each half of a bucket, more than {what} "
+                f"(about {available}); lower forget_sets.replicates or forget_sets.size, or add candidates"
             )
+
+
+def check_models(config: dict) -> None:
+    model, unlearning = config["model"], config["unlearning"]
+    missing = sorted(set(unlearning["seeds"]) - set(model["seeds"]))
+    if missing:
+        raise ConfigError(f"config key 'unlearning.seeds': seeds {missing} are not in model.seeds {model['seeds']}")
+    if unlearning["calibration"]["mode"] == "per_example" and len(model["seeds"]) < 2:
+        raise ConfigError(
+            "config key 'unlearning.calibration.mode': per_example needs at least 2 seeds per half "
+            "(model.seeds); allowed values: auto, pooled"
+        )
+    if config["claims"]["fixed_step"] not in unlearning["eval_steps"]:
+        raise ConfigError(
+            f"config key 'claims.fixed_step': {config['claims']['fixed_step']} is not an evaluated step; "
+            f"allowed values: {sorted(unlearning['eval_steps'])}"
+        )
 
 
 def stable_hash(obj, length: int = 12) -> str:

@@ -1,7 +1,7 @@
 """Nearest neighbours of forget examples by TF-IDF cosine of source + target text.
 
-For each forget example: its k nearest *training* examples outside the forget set
-(trained on, so unlearning may drag them along) and its k nearest examples of the ID
+For each forget example: its k nearest *training* examples of the unlearnt model outside
+the forget set (trained on, so unlearning may drag them along) and its k nearest examples of the ID
 population (never trained on). Canaries are compared by their text like any pair.
 """
 
@@ -18,15 +18,14 @@ def _text(df: pd.DataFrame) -> list[str]:
     return (df["src"] + " ||| " + df["tgt"]).tolist()
 
 
-def candidates(table: pd.DataFrame, retained: pd.DataFrame, sp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(examples the unlearnt model trained on: the retained training pairs and the
-    candidates; the ID population, never trained on), with their pieces."""
+def candidates(table: pd.DataFrame, retained: pd.DataFrame, sp, half: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(examples the models of ``half`` trained on: the retained training pairs and the
+    half's candidates; the ID population, never trained on by any model), with pieces."""
     retained = subword.with_pieces(
         pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"], "tgt": retained["tgt"]}), sp
     )
-    trained = pd.concat(
-        [retained, table[table["kind"].isin(examples.CANDIDATE_KINDS)][retained.columns]], ignore_index=True
-    )
+    own = table[table["kind"].isin(examples.CANDIDATE_KINDS) & (table["half"] == half)]
+    trained = pd.concat([retained, own[retained.columns]], ignore_index=True)
     return trained, examples.population(table, "id")
 
 

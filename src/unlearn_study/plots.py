@@ -1,4 +1,7 @@
-"""Figures (matplotlib, PNG). Each function takes tables and writes one file."""
+"""Figures (matplotlib, PNG). Each function takes tables and writes one file.
+
+Curves over unlearning steps show each kind's mean over units (forget sets x seeds) with
+its 95% bootstrap band over units; thin lines are single units."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from . import stats  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 KIND_COLOURS = {"id": "tab:blue", "ood": "tab:orange"}
@@ -30,7 +34,7 @@ def _save(fig, path) -> None:
 
 
 def memorisation_vs_difficulty(table: pd.DataFrame, path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, (ax, pop_ax) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     colours = plt.cm.Oranges(
         np.linspace(0.45, 0.95, max(1, table.loc[table["kind"] == "ood", "repetitions"].nunique()))
     )
@@ -40,10 +44,26 @@ def memorisation_vs_difficulty(table: pd.DataFrame, path) -> None:
         ood_i += not label.startswith("ID")
         ax.scatter(rows["diff"], rows["mem"], s=14, alpha=0.7, color=colour, label=f"{label} (n={len(rows)})")
     ax.axhline(0, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("difficulty: bits/token under the reference model")
-    ax.set_ylabel("memorisation: bits_ref - bits_base (bits)")
+    ax.set_xlabel("difficulty: bits/token under the out-models (never saw it)")
+    ax.set_ylabel("memorisation: bits_out - bits_in (bits)")
     ax.set_title("Memorisation against difficulty")
     ax.legend(fontsize=8)
+    for kind, name in (("id", "id_population"), ("ood", "ood_population")):
+        members = table[table["kind"] == name]
+        if len(members):
+            difference = members["bits_A"] - members["bits_B"]
+            pop_ax.hist(
+                difference,
+                bins=40,
+                alpha=0.55,
+                color=KIND_COLOURS[kind],
+                label=f"{name}: mean {difference.mean():+.2f} bits (n={len(members)})",
+            )
+    pop_ax.axvline(0, color="black", lw=0.8)
+    pop_ax.set_xlabel("half-A models minus half-B models (bits per sequence)")
+    pop_ax.set_ylabel("never-trained examples")
+    pop_ax.set_title("Counterfactual check: populations no model saw")
+    pop_ax.legend(fontsize=8)
     _save(fig, path)
 
 
@@ -78,20 +98,32 @@ def _method_rows(steps: pd.DataFrame, columns: int, width: float = 4.6, height: 
     return fig, [(method, steps[steps["method"] == method], axes[i]) for i, method in enumerate(methods)]
 
 
-def _kind_lines(ax, steps: pd.DataFrame, x: str, y: str) -> None:
-    """One thin line per forget set, coloured by kind; the kind's mean in bold."""
-    for (kind, _), run in steps.groupby(["kind", "forget_set"]):
+def _mean_band(ax, runs: pd.DataFrame, x: str, y: str, colour, label: str, seed: int = 0) -> None:
+    """Mean of ``y`` over units at each ``x``, with its 95% bootstrap band over units."""
+    rng = np.random.default_rng(seed)
+    xs, means, lows, highs = [], [], [], []
+    for value, at in runs.groupby(x):
+        values = at[y].dropna().to_numpy()
+        if not len(values):
+            continue
+        low, high = stats.interval(stats.resampled_means(values, rng, 1000)) if len(values) > 1 else (np.nan,) * 2
+        xs.append(value), means.append(values.mean()), lows.append(low), highs.append(high)
+    n = runs.groupby(["forget_set", "seed"]).ngroups
+    ax.plot(xs, means, color=colour, lw=2.5, label=f"{label} (mean of {n}, 95% band)")
+    ax.fill_between(xs, lows, highs, color=colour, alpha=0.2, lw=0)
+
+
+def _unit_lines(ax, runs: pd.DataFrame, x: str, y: str, colour) -> None:
+    for _, run in runs.groupby(["forget_set", "seed"]):
         run = run.sort_values("step")
-        ax.plot(run[x], run[y], color=KIND_COLOURS[kind], alpha=0.35, lw=0.9, marker=".", ms=3)
-    for kind, runs in steps.groupby("kind"):
-        mean = runs.groupby("step")[[x, y]].mean().sort_index()
-        ax.plot(
-            mean[x],
-            mean[y],
-            color=KIND_COLOURS[kind],
-            lw=2.5,
-            label=f"{kind.upper()} (mean of {runs['forget_set'].nunique()} sets)",
-        )
+        ax.plot(run[x], run[y], color=colour, alpha=0.25, lw=0.8)
+
+
+def _by_kind(ax, runs: pd.DataFrame, y: str, thin: bool = True) -> None:
+    for kind, of_kind in runs.groupby("kind"):
+        if thin:
+            _unit_lines(ax, of_kind, "step", y, KIND_COLOURS[kind])
+        _mean_band(ax, of_kind, "step", y, KIND_COLOURS[kind], kind.upper())
 
 
 def metric_curves(steps: pd.DataFrame, path) -> None:
@@ -102,7 +134,7 @@ def metric_curves(steps: pd.DataFrame, path) -> None:
             (axes[1], "genex_mean", "generalised exposure (bits)"),
             (axes[2], "relex_mean", "relative exposure (bits)"),
         ):
-            _kind_lines(ax, runs, "step", column)
+            _by_kind(ax, runs, column)
             ax.axhline(0, color="grey", lw=0.8, ls="--")
             ax.set_xlabel("unlearning step")
             ax.set_ylabel(label)
@@ -112,10 +144,57 @@ def metric_curves(steps: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
+def indistinguishable_share(steps: pd.DataFrame, alpha: float, unlearnt_share: float, path) -> None:
+    fig, rows = _method_rows(steps, 1, width=7, height=4.3)
+    for method, runs, (ax,) in rows:
+        _by_kind(ax, runs, "indistinguishable_share")
+        ax.axhline(1 - alpha, color="grey", lw=0.8, ls="--", label=f"never-trained data: {1 - alpha:.0%}")
+        ax.axhline(unlearnt_share, color="black", lw=0.8, ls=":", label=f"counts as unlearnt: {unlearnt_share:.0%}")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("unlearning step")
+        ax.set_ylabel("share of the forget set indistinguishable")
+        ax.set_title(f"Calibrated test: {method}")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def bleu_by_step(steps: pd.DataFrame, path) -> None:
+    fig, rows = _method_rows(steps, 2, width=6, height=4.2)
+    for method, runs, axes in rows:
+        _by_kind(axes[0], runs, "bleu")
+        axes[0].set_ylabel("test BLEU")
+        _by_kind(
+            axes[1],
+            runs.assign(
+                retain_increase=runs["retain_bpt"]
+                - runs.groupby(["forget_set", "seed"])["retain_bpt"].transform("first")
+            ),
+            "retain_increase",
+        )
+        axes[1].set_ylabel("retain sample: Δ bits/token since step 0")
+        for ax in axes:
+            ax.set_xlabel("unlearning step")
+            ax.set_title(method, fontsize=9, loc="left")
+        axes[0].legend(fontsize=8)
+    fig.suptitle("Utility during unlearning")
+    _save(fig, path)
+
+
 def tradeoff(steps: pd.DataFrame, path) -> None:
     fig, rows = _method_rows(steps, 1, width=6.5, height=4.5)
     for method, runs, (ax,) in rows:
-        _kind_lines(ax, runs, "genex_mean", "bleu")
+        for kind, of_kind in runs.groupby("kind"):
+            _unit_lines(ax, of_kind, "genex_mean", "bleu", KIND_COLOURS[kind])
+            mean = of_kind.groupby("step")[["genex_mean", "bleu"]].mean()
+            ax.plot(
+                mean["genex_mean"],
+                mean["bleu"],
+                color=KIND_COLOURS[kind],
+                lw=2.5,
+                marker="o",
+                ms=3,
+                label=f"{kind.upper()} (mean per step)",
+            )
         ax.axvline(0, color="grey", lw=0.8, ls="--")
         ax.invert_xaxis()
         ax.set_xlabel("mean GenEx of the forget set (bits; unlearning moves right →)")
@@ -132,8 +211,16 @@ def tradeoff_by_bucket(steps: pd.DataFrame, grouping: str, path) -> None:
     for method, runs, axes in rows:
         for ax, kind in zip(axes, kinds):
             for i, (bucket, run) in enumerate(runs[runs["kind"] == kind].groupby("bucket", sort=False)):
-                run = run.sort_values("step")
-                ax.plot(run["genex_mean"], run["bleu"], marker="o", ms=3, color=plt.cm.viridis(i / 2.5), label=bucket)
+                mean = run.groupby("step")[["genex_mean", "bleu"]].mean()
+                n = run.groupby(["forget_set", "seed"]).ngroups
+                ax.plot(
+                    mean["genex_mean"],
+                    mean["bleu"],
+                    marker="o",
+                    ms=3,
+                    color=plt.cm.viridis(i / 2.5),
+                    label=f"{bucket} (mean of {n})",
+                )
             ax.axvline(0, color="grey", lw=0.8, ls="--")
             ax.invert_xaxis()
             ax.set_title(f"{method}: {kind.upper()} forget sets by {grouping}")
@@ -148,30 +235,10 @@ def neighbour_effect(steps: pd.DataFrame, path) -> None:
     fig, rows = _method_rows(steps, len(kinds), width=6, height=4.2, sharey=True)
     for method, runs, axes in rows:
         for ax, kind in zip(axes, kinds):
-            mean = (
-                runs[runs["kind"] == kind]
-                .groupby("step")[
-                    ["neighbour_trained_delta_bpt", "neighbour_unseen_delta_bpt", "retain_bpt", "test_bpt"]
-                ]
-                .mean()
-            )
-            ax.plot(
-                mean.index,
-                mean["neighbour_trained_delta_bpt"],
-                lw=2,
-                color=KIND_COLOURS[kind],
-                label="trained neighbours",
-            )
-            ax.plot(
-                mean.index,
-                mean["neighbour_unseen_delta_bpt"],
-                lw=2,
-                ls="--",
-                color=KIND_COLOURS[kind],
-                label="unseen neighbours (R_id)",
-            )
-            ax.plot(
-                mean.index, mean["retain_bpt"] - mean["retain_bpt"].iloc[0], lw=1, color="grey", label="retain sample"
+            of_kind = runs[runs["kind"] == kind]
+            _mean_band(ax, of_kind, "step", "neighbour_trained_delta_bpt", KIND_COLOURS[kind], "trained neighbours")
+            _mean_band(
+                ax, of_kind, "step", "neighbour_unseen_delta_bpt", "tab:green", "never-trained neighbours (R_id)"
             )
             ax.axhline(0, color="black", lw=0.6)
             ax.set_title(f"{method}: {kind.upper()} forget sets")
@@ -182,29 +249,77 @@ def neighbour_effect(steps: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
-def steps_to_unlearn_by_bucket(table: pd.DataFrame, path) -> None:
-    table = table.assign(label=table["kind"] + " " + table["grouping"].str[:3] + " " + table["bucket"].astype(str))
-    table = table.sort_values(["kind", "grouping", "bucket"])
-    fig, rows = _method_rows(table, 2, width=6.5, height=4.5)
-    last = table["last_step"].max()
-    for method, sets, axes in rows:
-        x = np.arange(len(sets))
-        colours = [KIND_COLOURS[k] for k in sets["kind"]]
-        never = sets["steps_to_unlearn"].isna()
-        axes[0].bar(
-            x,
-            sets["steps_to_unlearn"].fillna(last),
-            color=colours,
-            alpha=0.85,
-            hatch=["//" if n else "" for n in never],
-            edgecolor="black",
-            lw=0.3,
-        )
-        axes[0].set_ylabel(f"steps to unlearn (hatched: not reached by step {last})")
-        axes[1].bar(x, sets["bleu_drop_final"], color=colours, alpha=0.85)
-        axes[1].set_ylabel("BLEU drop at the last step")
-        for ax in axes:
-            ax.set_xticks(x, sets["label"], rotation=60, ha="right", fontsize=8)
+def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) -> None:
+    """Per bucket: calibrated steps to unlearn and the BLEU drop at that step; points are
+    units (ringed: never unlearnt, read at the last step), squares the bucket mean with
+    its 95% interval."""
+    buckets = groups[groups["bucket"] != "all"].sort_values(["kind", "grouping", "bucket"])
+    fig, rows = _method_rows(buckets, 2, width=6.5, height=4.5)
+    for method, of_method, axes in rows:
+        for ax, quantity, ylabel in (
+            (axes[0], "unlearn_step", "steps to unlearn (calibrated)"),
+            (axes[1], "bleu_drop", "BLEU drop at the unlearning step"),
+        ):
+            for i, r in enumerate(of_method.itertuples()):
+                members = units[
+                    (units["method"] == method)
+                    & (units["kind"] == r.kind)
+                    & (units["grouping"] == r.grouping)
+                    & (units["bucket"].astype(str) == str(r.bucket))
+                ]
+                colour = KIND_COLOURS[r.kind]
+                ax.scatter(
+                    np.full(len(members), i - 0.1),
+                    members[quantity],
+                    s=16,
+                    color=colour,
+                    alpha=0.7,
+                    edgecolors=np.where(members["censored"], "black", "none"),
+                )
+                mean, low, high = getattr(r, quantity), getattr(r, f"{quantity}_low"), getattr(r, f"{quantity}_high")
+                error = [[mean - low], [high - mean]] if np.isfinite(low) else None
+                ax.errorbar(i + 0.15, mean, yerr=error, fmt="s", color=colour, ms=5, capsize=3)
+            ax.set_ylabel(ylabel)
+            labels = of_method["kind"] + " " + of_method["grouping"].str[:3] + " " + of_method["bucket"].astype(str)
+            ax.set_xticks(np.arange(len(of_method)), labels, rotation=60, ha="right", fontsize=8)
             ax.set_title(method, fontsize=9, loc="left")
-    fig.suptitle("Steps to unlearn and utility cost by forget set (blue: ID, orange: OOD)")
+    fig.suptitle("Steps to unlearn and utility cost by bucket (blue: ID, orange: OOD; ringed: never unlearnt)")
+    _save(fig, path)
+
+
+VERDICT_COLOURS = {
+    "supported": "tab:green",
+    "contradicted": "tab:red",
+    "inconclusive": "tab:grey",
+    "not assessed": "lightgrey",
+}
+
+
+def claims_forest(claims: pd.DataFrame, path) -> None:
+    """One row per claim contrast: estimate and 95% interval, coloured by verdict; the
+    arrow marks the direction the paper claims."""
+    fig, axes = plt.subplots(1, 1, figsize=(9, 0.45 * len(claims) + 1.5))
+    for i, r in enumerate(claims.itertuples()):
+        y = len(claims) - 1 - i
+        colour = VERDICT_COLOURS[r.verdict]
+        if np.isfinite(r.low):
+            axes.plot([r.low, r.high], [y, y], color=colour, lw=2.5)
+        axes.plot(r.estimate, y, "o", color=colour, ms=7)
+        axes.annotate(
+            "→" if r.claimed.startswith(">") else "←",
+            (0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(-14, -4),
+            textcoords="offset points",
+            fontsize=11,
+            color="black",
+        )
+    axes.axvline(0, color="black", lw=0.8)
+    labels = [f"{r.claim} {r.method} {r.kind}: {r.statistic}" for r in claims.itertuples()]
+    axes.set_yticks(range(len(claims)), labels[::-1], fontsize=8)
+    axes.set_xscale("symlog", linthresh=1.0)
+    axes.set_xlabel("estimate and 95% interval (units of each statistic; symmetric log scale)")
+    handles = [plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLOURS.items()]
+    axes.legend(handles=handles, fontsize=8, loc="lower right")
+    axes.set_title("The paper's claims against this study (arrow: claimed sign)")
     _save(fig, path)

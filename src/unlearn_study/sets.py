@@ -1,9 +1,11 @@
-"""Forget candidates and reference populations (METHOD.md, section Data).
+"""Forget candidates, reference populations and the candidates' halves (docs/METHOD.md, *Data*, *Models*).
 
-- ``id_candidates`` (C_id): pairs drawn from train; only the base model trains on them.
+- ``id_candidates`` (C_id): pairs drawn from train; the models of their half train on them.
 - ``id_population`` (R_id): pairs drawn from train that no model ever trains on.
-- ``canaries`` (C_ood): random subword sequences, each inserted r times into the base
-  model's training data, ``per_level`` canaries for each repetition level r.
+- ``canaries`` (C_ood): random subword sequences, each inserted r times into the training
+  data of its half's models, ``per_level`` canaries for each repetition level r.
+- ``halves``: every candidate (ID candidate or inserted canary) is in half A or B; the
+  models of a half train on its candidates, so the other half's models are its out-models.
 - ``canary_population`` (R_ood): canaries from the same generator, never inserted.
 
 Canaries are kept as subword pieces (``src_pieces``/``tgt_pieces``) because decoding
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .corpus import CorpusError
+from .examples import HALVES
 
 
 def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, seed: int):
@@ -89,3 +92,18 @@ def make_canaries(
     canaries = table(slice(0, n_inserted), "ood", "ood", reps)
     population = table(slice(n_inserted, n_total), "oodpop", "ood_population", 0)
     return canaries, population
+
+
+def split_halves(candidates: pd.DataFrame, canaries: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Assign every candidate to half A or B: seeded, stratified by kind and, for canaries,
+    by repetition level (each stratum split evenly; an odd one out goes to A or B at
+    random). Returns example_id, kind, repetitions, half."""
+    rng = np.random.default_rng(seed)
+    both = pd.concat([candidates, canaries], ignore_index=True)[["example_id", "kind", "repetitions"]]
+    half = np.empty(len(both), dtype=object)
+    for _, rows in both.groupby(["kind", "repetitions"], sort=True):
+        labels = np.array([HALVES[i % 2] for i in range(len(rows))], dtype=object)
+        if len(rows) % 2:
+            labels[-1] = HALVES[rng.integers(2)]
+        half[rows.index.to_numpy()[rng.permutation(len(rows))]] = labels
+    return both.assign(half=half)

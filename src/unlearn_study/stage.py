@@ -92,11 +92,12 @@ def mock_snakemake(rule: str, configfiles=(), **wildcards):
 
 
 @contextlib.contextmanager
-def job(smk):
+def job(smk, run_name: str | None = None):
     """Log to the rule's log file (and stderr) and open the job's MLflow run; yield the run.
 
     Logged params: the rule's params except the code hash. The log file becomes an
-    artifact of the run, also when the stage fails.
+    artifact of the run, also when the stage fails. ``run_name``: what the MLflow UI lists
+    (default: the rule and its wildcard values).
     """
     logging.basicConfig(
         filename=smk.log[0],
@@ -107,7 +108,7 @@ def job(smk):
     )
     logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))
     wildcards = dict(smk.wildcards.items())
-    with tracking.job_run(smk.rule, wildcards, smk.config, smk.config["results_dir"]) as run:
+    with tracking.job_run(smk.rule, wildcards, smk.config, smk.config["results_dir"], run_name=run_name) as run:
         run.log_params({k: v for k, v in smk.params.items() if k != "code"})
         try:
             yield run

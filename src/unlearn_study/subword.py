@@ -76,7 +76,7 @@ def fairseq_dictionary_lines(sp: spm.SentencePieceProcessor) -> list[str]:
     """fairseq ``dict.txt`` lines ("piece count") for every non-special piece.
 
     Taking the dictionary from the vocabulary (not from counts in the binarized data)
-    makes the reference model's inputs independent of the canary settings.
+    makes every model's inputs encoded identically, whatever the canary settings.
     """
     return [f"{piece} 1" for piece in vocabulary_pieces(sp)]
 

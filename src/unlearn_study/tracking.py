@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.metadata
 import logging
+import math
 import os
 import platform
 import socket
@@ -269,6 +270,11 @@ class JobRun:
         flat = [Param(k, str(v)[:6000]) for k, v in _flatten(params).items()]
         self._safe("log params", "log_batch", params=flat)
 
+    def set_tags(self, tags: dict) -> None:
+        from mlflow.entities import RunTag
+
+        self._safe("set tags", "log_batch", tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
     def log_metrics(self, metrics: dict, step: int = 0) -> None:
         from mlflow.entities import Metric
 
@@ -339,3 +345,18 @@ def job_run(
         status = "FINISHED"
     finally:
         tracker.close(status)
+
+
+def log_claims(results_dir: str, claims) -> None:
+    """The claims table's verdicts (tags ``claim.<claim>.<method>.<kind>``) and estimates
+    and intervals (metrics) on this invocation's run, where a researcher compares studies."""
+    path = Path(results_dir) / PARENT_RUN_FILE
+    if not path.exists():
+        return
+    run = JobRun(_client(tracking_uri(results_dir)), path.read_text().strip())
+    for r in claims.itertuples():
+        key = f"claim.{r.claim}.{r.method}.{r.kind.replace(' ', '_')}"
+        run.set_tags({key: r.verdict})
+        run.log_metrics(
+            {f"{key}.{k}": getattr(r, k) for k in ("estimate", "low", "high") if math.isfinite(getattr(r, k))}
+        )

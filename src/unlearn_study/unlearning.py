@@ -46,6 +46,17 @@ class Generation:
     max_tokens: int  # token budget of one translation batch
 
 
+@dataclass
+class Run:
+    """What one unlearning run measured: per example and step, per step, the test
+    translations per step (step, sentence, hypothesis), and its status."""
+
+    examples: pd.DataFrame
+    steps: pd.DataFrame
+    translations: pd.DataFrame
+    status: str
+
+
 @dataclass(frozen=True)
 class Settings:
     """The optimisation (config ``unlearning``): how many steps, which batches, which optimiser."""
@@ -65,7 +76,7 @@ class EvalData:
     """Everything evaluated at each step, encoded and batched once per job."""
 
     kind: str  # the forget set's kind: which population R its exposure is measured against
-    forget: pd.DataFrame  # forget set rows of the example table (bits_ref, target_len, ...)
+    forget: pd.DataFrame  # forget set rows of the example table (bits_out, target_len, ...)
     forget_pairs: scoring.EncodedPairs
     population: scoring.EncodedPairs  # R of the forget set's kind
     neighbours: pd.DataFrame  # long table: forget_id, group, example_id
@@ -155,12 +166,12 @@ def model_evaluation(
 
 
 def evaluate(model, data: EvalData, step: int, step0: dict | None):
-    """Per-example and per-step metrics of the current model (METHOD.md, Metrics).
+    """Per-example and per-step metrics of the current model (docs/METHOD.md, *Metrics*).
 
     ``step0`` holds step-0 values (population bits/token, neighbour bits/token) that
     later steps are compared with; it is ``None`` at step 0 and returned filled. At step 0
     the model-only part comes from ``data.base`` when given.
-    Returns (per-example table, step metrics, step0, sacrebleu signatures).
+    Returns (per-example table, step metrics, step0, sacrebleu signatures, test translations).
     """
     import sacrebleu
 
@@ -191,7 +202,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         step=step,
         bits=forget_bits,
         bpt=forget_bpt,
-        genex=metrics.generalised_exposure(data.forget["bits_ref"].to_numpy(), forget_bits),
+        genex=metrics.generalised_exposure(data.forget["bits_out"].to_numpy(), forget_bits),
         relex=metrics.relative_exposure(lengths, step0["population_bpt"], forget_bits),
         exposure_rank=metrics.rank_exposure(forget_bpt, pop_bpt),
         exposure_skewnorm=metrics.skewnorm_exposure(forget_bpt, metrics.fit_skewnorm(pop_bpt)),
@@ -219,7 +230,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         "neighbour_unseen_delta_bpt": float(groups.get("unseen", np.nan)),
     }
     signatures = {"bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
-    return examples, step_metrics, step0, signatures
+    return examples, step_metrics, step0, signatures, shared.hypotheses
 
 
 def batch_cycle(encoded: scoring.EncodedPairs, tgt_dict, batch_size: int, rng: np.random.Generator):
@@ -235,9 +246,8 @@ def batch_cycle(encoded: scoring.EncodedPairs, tgt_dict, batch_size: int, rng: n
 def unlearn(model, data: EvalData, method: Method, settings: Settings):
     """Run ``settings.steps`` steps of ``method``; evaluate at ``settings.eval_steps``.
 
-    Returns (per-example table, per-step table, status) where status is "ok" or
-    "diverged: ..." (the tables then hold every step evaluated before divergence).
-    """
+    Returns a :class:`Run`; its status is "ok" or "diverged: ..." (the tables then hold
+    every step evaluated before divergence)."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     params = [p for p in model.model.parameters() if p.requires_grad]
@@ -251,13 +261,16 @@ def unlearn(model, data: EvalData, method: Method, settings: Settings):
     forget_tokens = torch.as_tensor(data.forget_pairs.target_lengths + 1, dtype=torch.float32)
     forget_nll0 = None
     eval_steps = sorted(set(settings.eval_steps))
-    rows, steps, step0, status, signatures = [], [], None, "ok", {}
+    rows, steps, translations, step0, status, signatures = [], [], [], None, "ok", {}
     last_loss = float("nan")
     for step in range(settings.steps + 1):
         if step in eval_steps:
-            examples, step_metrics, step0, signatures = evaluate(model, data, step, step0)
+            examples, step_metrics, step0, signatures, hypotheses = evaluate(model, data, step, step0)
             step_metrics.update(step=step, loss=last_loss)
             rows.append(examples)
+            translations.append(
+                pd.DataFrame({"step": step, "sentence": range(len(hypotheses)), "hypothesis": hypotheses})
+            )
             steps.append(step_metrics)
             log.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in step_metrics.items() if k != "step"))
             if forget_nll0 is None:
@@ -284,4 +297,4 @@ def unlearn(model, data: EvalData, method: Method, settings: Settings):
         last_loss = float(loss.item())
         data.timings["optimiser_s"] += time.perf_counter() - started
     per_step = pd.DataFrame(steps).assign(**signatures)
-    return pd.concat(rows, ignore_index=True), per_step, status
+    return Run(pd.concat(rows, ignore_index=True), per_step, pd.concat(translations, ignore_index=True), status)

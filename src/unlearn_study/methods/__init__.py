@@ -7,7 +7,7 @@ A method is a frozen dataclass, subclass of :class:`Method`, registered with
 the unlearning loop must give its loss: ``needs_retain`` (a batch of retained training
 pairs) and ``needs_step0_nll`` (the forget examples' NLL under the model before
 unlearning). To add a method, add one module here (see ``gradient_ascent.py``) and a
-test; nothing else changes (docs/METHOD.md, *Unlearning methods*).
+test; nothing else changes (docs/METHOD.md, *Unlearning*).
 """
 
 from __future__ import annotations
