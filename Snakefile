@@ -9,16 +9,15 @@ min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from unlearn_study.config import code_hash, validate_config  # noqa: E402
-from unlearn_study import tracking  # noqa: E402
+from unlearn_study import methods, tracking  # noqa: E402
 from unlearn_study.forget_sets import forget_set_names  # noqa: E402
 
 
 configfile: "config.yaml"
 
 
-validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+validate_config(config)
 R = config["results_dir"]
-MODELS = ["base", "reference"]
 SEEDS = config["model"]["seeds"]
 FORGET_SETS = forget_set_names(config)
 METHODS = config["unlearning"]["methods"]

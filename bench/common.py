@@ -1,6 +1,11 @@
 """What the benchmark scripts share: their standard options, the device and thread set-up,
 and the tag that keeps JSON from different results directories apart."""
-import argparse, json, re, subprocess, time
+
+import argparse
+import json
+import re
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -19,6 +24,7 @@ def parser(doc: str, results: bool = True, threads: bool = False, device_help: s
 def study_config(path) -> dict:
     """The study config at ``path``, validated, with the schema's defaults filled in."""
     import yaml
+
     from unlearn_study.config import validate_config
 
     return validate_config(yaml.safe_load(Path(path).read_text()))
@@ -27,6 +33,7 @@ def study_config(path) -> dict:
 def setup_torch(args) -> None:
     """Fail now, with a clear message, if --device cuda has no GPU; then set --threads."""
     import torch
+
     from unlearn_study import fairseq_run
 
     fairseq_run.torch_device(args.device)
@@ -54,10 +61,29 @@ def scoring_subset(results, bench_dir, pairs: int, env: dict):
         (out / "raw").mkdir(parents=True, exist_ok=True)
         (out / "raw/pairs.src").write_text("\n".join(src) + "\n")
         (out / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
-        subprocess.run([fairseq_run.cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
-                        "--trainpref", str(out / "raw/pairs"), "--destdir", str(out), "--srcdict", str(data / "dict.src.txt"),
-                        "--joined-dictionary", "--workers", "1", "--user-dir", fairseq_run.plugin_dir()],
-                       check=True, capture_output=True, env=env)
+        subprocess.run(
+            [
+                fairseq_run.cli("fairseq-preprocess"),
+                "--source-lang",
+                "src",
+                "--target-lang",
+                "tgt",
+                "--trainpref",
+                str(out / "raw/pairs"),
+                "--destdir",
+                str(out),
+                "--srcdict",
+                str(data / "dict.src.txt"),
+                "--joined-dictionary",
+                "--workers",
+                "1",
+                "--user-dir",
+                fairseq_run.plugin_dir(),
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         stamp.write_text(json.dumps({"pairs": pairs, "data": str(data)}))
     return out, src, tgt
 
@@ -65,10 +91,26 @@ def scoring_subset(results, bench_dir, pairs: int, env: dict):
 def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: str) -> list:
     from unlearn_study import fairseq_run
 
-    return [fairseq_run.cli("fairseq-generate"), str(data_dir), "--path", str(checkpoint), "--score-reference",
-            "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
-            "--required-batch-size-multiple", "1", "--max-tokens", str(max_tokens),
-            "--user-dir", fairseq_run.plugin_dir(), *fairseq_run.device_flags(device)]
+    return [
+        fairseq_run.cli("fairseq-generate"),
+        str(data_dir),
+        "--path",
+        str(checkpoint),
+        "--score-reference",
+        "--gen-subset",
+        "train",
+        "--source-lang",
+        "src",
+        "--target-lang",
+        "tgt",
+        "--required-batch-size-multiple",
+        "1",
+        "--max-tokens",
+        str(max_tokens),
+        "--user-dir",
+        fairseq_run.plugin_dir(),
+        *fairseq_run.device_flags(device),
+    ]
 
 
 def run_fairseq_score_reference(cmd: list, env: dict):
@@ -79,5 +121,9 @@ def run_fairseq_score_reference(cmd: list, env: dict):
     wall = time.perf_counter() - t
     m = re.search(r"Translated ([\d,]+) sentences .* \(([\d.]+) sentences/s", proc.stdout + proc.stderr)
     n = int(m.group(1).replace(",", ""))
-    h = {int(l.split("\t")[0][2:]): float(l.split("\t")[1]) for l in proc.stdout.splitlines() if l.startswith("H-")}
+    h = {
+        int(line.split("\t")[0][2:]): float(line.split("\t")[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("H-")
+    }
     return wall, n / float(m.group(2)), h

@@ -14,12 +14,16 @@ With --measure FORGET_SET it also times, on this machine, the parts of one
 evaluation (unlearning.evaluate) of that forget set with the base model: scoring of
 forget set, population, neighbours, test, retain sample, and test translation.
 """
-import datetime, json, re, shlex, sys
+
+import datetime
+import json
+import re
+import shlex
+import sys
 from pathlib import Path
 
-import pandas as pd
-
 import common
+import pandas as pd
 
 p = common.parser(__doc__, threads=True, device_help="used by --measure only")
 p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy")
@@ -33,10 +37,17 @@ PARTS = ["generation_s", "scoring_s", "optimiser_s", "other_s"]
 
 def logged_span(log):
     """Seconds from the first log line to the last 'step N:' line of unlearning (None if absent)."""
-    stamps = [(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f"), m.group(2))
-              for m in re.finditer(r"^(\S+ \S+) \w+ (\S+): ", log.read_text(errors="replace"), re.M)] if log.exists() else []
+    stamps = (
+        [
+            (datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f"), m.group(2))
+            for m in re.finditer(r"^(\S+ \S+) \w+ (\S+): ", log.read_text(errors="replace"), re.M)
+        ]
+        if log.exists()
+        else []
+    )
     steps = [t for t, name in stamps if name == "unlearn_study.unlearning"]
     return (steps[-1] - stamps[0][0]).total_seconds() if steps else None
+
 
 rows = []
 for status in sorted(R.glob("unlearning/*/*/status.json")):
@@ -47,8 +58,13 @@ for status in sorted(R.glob("unlearning/*/*/status.json")):
         print(f"skipping {forget_set}: no {tsv}")
         continue
     wall = float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
-    row = {"method": method, "forget_set": forget_set, "status": st.get("status"), "wall_s": wall,
-           **{k: float(st[k]) for k in PARTS[:3]}}
+    row = {
+        "method": method,
+        "forget_set": forget_set,
+        "status": st.get("status"),
+        "wall_s": wall,
+        **{k: float(st[k]) for k in PARTS[:3]},
+    }
     row["other_s"] = wall - sum(row[k] for k in PARTS[:3])
     span = logged_span(R / f"logs/unlearn_{method}_{forget_set}.log")
     row["other_in_job_s"] = span - sum(row[k] for k in PARTS[:3]) if span is not None else float("nan")
@@ -61,20 +77,34 @@ total = df[["wall_s", *PARTS, "other_in_job_s", "other_outside_s"]].sum()
 
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(f"{len(df)} unlearning jobs under {R}; shares of each job's wall time (Snakemake benchmark s)\n")
-print(f"{'method/forget_set':<38}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest")
+print(
+    f"{'method/forget_set':<38}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
+)
 for r in df.itertuples():
     shares = {k: getattr(r, k) / r.wall_s for k in PARTS}
-    print(f"{r.method + '/' + r.forget_set:<38}{r.wall_s:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in shares.values())
-          + f"{100 * r.other_in_job_s / r.wall_s:>7.1f}%{100 * r.other_outside_s / r.wall_s:>7.1f}%"
-          + f"  {max(shares, key=shares.get)[:-2]}")
+    print(
+        f"{r.method + '/' + r.forget_set:<38}{r.wall_s:>8.1f}"
+        + "".join(f"{100 * v:>6.1f}%" for v in shares.values())
+        + f"{100 * r.other_in_job_s / r.wall_s:>7.1f}%{100 * r.other_outside_s / r.wall_s:>7.1f}%"
+        + f"  {max(shares, key=shares.get)[:-2]}"
+    )
 shares = {k: float(total[k] / total["wall_s"]) for k in [*PARTS, "other_in_job_s", "other_outside_s"]}
-print(f"{'TOTAL':<38}{total['wall_s']:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
-      + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:]))
-print("\ntotal seconds: " + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:]) + f" (wall {total['wall_s']:.1f})")
+print(
+    f"{'TOTAL':<38}{total['wall_s']:>8.1f}"
+    + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
+    + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:])
+)
+print(
+    "\ntotal seconds: "
+    + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:])
+    + f" (wall {total['wall_s']:.1f})"
+)
 base_tsv = R / "benchmarks/base_evaluation.tsv"
 base_s = float(pd.read_csv(base_tsv, sep="\t")["s"].iloc[-1]) if base_tsv.exists() else None
-print("shared step-0 evaluation (rule base_evaluation, once for all jobs): "
-      + (f"{base_s:.1f} s wall" if base_s is not None else "none (every job evaluated step 0 itself)"))
+print(
+    "shared step-0 evaluation (rule base_evaluation, once for all jobs): "
+    + (f"{base_s:.1f} s wall" if base_s is not None else "none (every job evaluated step 0 itself)")
+)
 largest = max(PARTS, key=shares.get)
 print(f"largest share overall: {largest[:-2]} ({100 * shares[largest]:.1f}% of unlearning wall time)")
 evaluated = df["generation_s"] + df["scoring_s"]
@@ -84,39 +114,74 @@ print(f"evaluation (generation + scoring) / optimiser steps: {evaluated.sum() / 
 def measure_eval(name):
     """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
     import time
+
     import numpy as np
-    from unlearn_study import examples, jobs, scoring, subword, unlearning
+
+    from unlearn_study import eval_sets, examples, scoring, subword, unlearning
+
     common.setup_torch(a)
     cfg = common.study_config(a.config)
     max_tokens, generation = cfg["scoring"]["max_tokens"], unlearning.Generation(**cfg["unlearning"]["generation"])
     sp = subword.load(R / "data/subword/spm.model")
     model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
-    pieces = lambda df: subword.with_pieces(df, sp)
-    enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens)
+
+    def pieces(df):
+        return subword.with_pieces(df, sp)
+
+    def enc(df):
+        return eval_sets.encode(model, df, max_tokens)
+
     table, forget = pd.read_parquet(R / "scores/examples.parquet"), pd.read_parquet(R / f"forget_sets/{name}.parquet")
-    test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
-    sets = {"forget": enc(forget), "population": enc(examples.population(table, name.split("-")[0])),
-            "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
-            "test": enc(test), "retain": enc(pieces(jobs._retain_split(retained, {"seed": 7, "retain_sample": 200})[0]))}
+    test, retained = (
+        pieces(pd.read_parquet(R / "data/corpus/test.parquet")),
+        pd.read_parquet(R / "data/sets/train_retained.parquet"),
+    )
+    sets = {
+        "forget": enc(forget),
+        "population": enc(examples.population(table, name.split("-")[0])),
+        "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
+        "test": enc(test),
+        "retain": enc(pieces(eval_sets.retain_split(retained, sample=200, seed=7)[0])),
+    }
     times = {k: [] for k in [*sets, "translate"]}
     for _ in range(a.reps):
         for k, e in sets.items():
-            t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
-        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation); times["translate"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            scoring.score(model, e)
+            times[k].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation)
+        times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
-    print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}; "
-          f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):")
+    print(
+        f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}; "
+        f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):"
+    )
     for k, v in med.items():
         n = len(sets[k]) if k in sets else len(test)
-        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})"))
+        print(
+            f"  {k:<11}{n:>6} pairs{v:>8.3f} s"
+            + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})")
+        )
     return {"pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
 
 
 measured = measure_eval(a.measure) if a.measure else None
 out = Path(a.bench_dir) / f"evaluation_cost{common.results_tag(a.results)}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps({"command": sys.argv, "jobs": rows, "total_s": {k: float(v) for k, v in total.items()},
-                           "shares": shares, "largest": largest, "base_evaluation_s": base_s,
-                           "measured_evaluation": measured}, indent=1))
+out.write_text(
+    json.dumps(
+        {
+            "command": sys.argv,
+            "jobs": rows,
+            "total_s": {k: float(v) for k, v in total.items()},
+            "shares": shares,
+            "largest": largest,
+            "base_evaluation_s": base_s,
+            "measured_evaluation": measured,
+        },
+        indent=1,
+    )
+)
 print(f"wrote {out}")

@@ -9,13 +9,13 @@ rule prepare_corpus:
         valid=f"{R}/data/corpus/valid.parquet",
         test=f"{R}/data/corpus/test.parquet",
         stats=f"{R}/data/corpus/stats.json",
-    params:
-        corpus=config["corpus"],
-        code=code_hash("jobs:prepare_corpus", "corpus", "io"),
     log:
         f"{R}/logs/prepare_corpus.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        corpus=corpus_params(config["corpus"]),
+        code=code("prepare_corpus.py"),
     script:
         "../workflow_scripts/prepare_corpus.py"
 
@@ -27,13 +27,13 @@ rule select_id_sets:
         candidates=f"{R}/data/sets/id_candidates.parquet",
         population=f"{R}/data/sets/id_population.parquet",
         retained=f"{R}/data/sets/train_retained.parquet",
-    params:
-        id_sets=config["id_sets"],
-        code=code_hash("jobs:select_id_sets", "sets", "io"),
     log:
         f"{R}/logs/select_id_sets.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["id_sets"],
+        code=code("select_id_sets.py"),
     script:
         "../workflow_scripts/select_id_sets.py"
 
@@ -45,13 +45,13 @@ rule train_subword:
     output:
         model=f"{R}/data/subword/spm.model",
         dictionary=f"{R}/data/subword/dict.txt",
-    params:
-        subword=config["subword"],
-        code=code_hash("jobs:train_subword", "subword", "io"),
     log:
         f"{R}/logs/train_subword.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["subword"],
+        code=code("train_subword.py"),
     script:
         "../workflow_scripts/train_subword.py"
 
@@ -62,13 +62,13 @@ rule make_canaries:
     output:
         canaries=f"{R}/data/sets/canaries.parquet",
         population=f"{R}/data/sets/canary_population.parquet",
-    params:
-        canaries=config["canaries"],
-        code=code_hash("jobs:make_canaries", "sets", "subword", "io"),
     log:
         f"{R}/logs/make_canaries.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["canaries"],
+        code=code("make_canaries.py"),
     script:
         "../workflow_scripts/make_canaries.py"
 
@@ -78,11 +78,11 @@ rule binarize:
         unpack(binarize_inputs),
     output:
         directory(f"{R}/data/bin/{{model}}"),
-    params:
-        code=code_hash("jobs:binarize", "binarize", "subword", "fairseq_run", "io"),
     log:
         f"{R}/logs/binarize_{{model}}.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        code=code("binarize.py"),
     script:
         "../workflow_scripts/binarize.py"

@@ -1,4 +1,4 @@
-# Per-example scores, forget sets and neighbours (METHOD.md, Scores; Forget sets).
+# Per-example scores, forget sets and neighbours (docs/METHOD.md, Scores; Forget sets).
 
 
 rule example_pool:
@@ -11,14 +11,14 @@ rule example_pool:
         spm=rules.train_subword.output.model,
     output:
         f"{R}/scores/pool.parquet",
-    params:
-        test_sample=config["scoring"]["test_sample"],
-        seed=config["scoring"]["seed"],
-        code=code_hash("jobs:example_pool", "examples", "subword", "io"),
     log:
         f"{R}/logs/example_pool.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        test_sample=config["scoring"]["test_sample"],
+        seed=config["scoring"]["seed"],
+        code=code("example_pool.py"),
     script:
         "../workflow_scripts/example_pool.py"
 
@@ -30,19 +30,18 @@ rule score_model:
         data=f"{R}/data/bin/{{model}}",
     output:
         f"{R}/scores/{{model}}_seed{{seed}}.parquet",
-    params:
-        max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash("jobs:score_model", "scoring", "io"),
-    threads: config["model"]["threads"]
-    resources:
-        gpu=1,
     log:
         f"{R}/logs/score_{{model}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/score_{{model}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        max_tokens=config["scoring"]["max_tokens"],
+        code=code("score_model.py"),
     script:
         "../workflow_scripts/score_model.py"
 
@@ -64,47 +63,47 @@ rule example_table:
             caption="../report/exposure_by_repetition.rst",
             category="Scores before unlearning",
         ),
-    params:
-        code=code_hash("jobs:example_table", "examples", "metrics", "plots", "io"),
     log:
         f"{R}/logs/example_table.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        code=code("example_table.py"),
     script:
         "../workflow_scripts/example_table.py"
 
 
-rule select_forget_sets:
+rule select_forget_set:
     input:
         table=rules.example_table.output.table,
     output:
-        expand(f"{R}/forget_sets/{{name}}.parquet", name=FORGET_SETS),
-    params:
-        forget_sets=config["forget_sets"],
-        names=FORGET_SETS,
-        code=code_hash("jobs:select_forget_sets", "forget_sets", "io"),
+        f"{R}/forget_sets/{{forget_set}}.parquet",
     log:
-        f"{R}/logs/select_forget_sets.log",
+        f"{R}/logs/select_forget_set_{{forget_set}}.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        size=config["forget_sets"]["size"],
+        seed=config["forget_sets"]["seed"],
+        code=code("select_forget_set.py"),
     script:
-        "../workflow_scripts/select_forget_sets.py"
+        "../workflow_scripts/select_forget_set.py"
 
 
 rule find_neighbours:
     input:
-        forget=f"{R}/forget_sets/{{forget_set}}.parquet",
+        forget=rules.select_forget_set.output[0],
         table=rules.example_table.output.table,
         retained=rules.select_id_sets.output.retained,
         spm=rules.train_subword.output.model,
     output:
         f"{R}/forget_sets/{{forget_set}}.neighbours.parquet",
-    params:
-        k=config["neighbours"]["k"],
-        code=code_hash("jobs:find_neighbours", "examples", "neighbours", "subword", "io"),
     log:
         f"{R}/logs/neighbours_{{forget_set}}.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        k=config["neighbours"]["k"],
+        code=code("find_neighbours.py"),
     script:
         "../workflow_scripts/find_neighbours.py"

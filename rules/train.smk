@@ -8,18 +8,17 @@ rule train_model:
     output:
         checkpoint=f"{R}/models/{{model}}/seed{{seed}}/checkpoint.pt",
         epochs=f"{R}/models/{{model}}/seed{{seed}}/epochs.json",
-    params:
-        model=config["model"],
-        save_dir=lambda wc: f"{R}/models/{wc.model}/seed{wc.seed}/fairseq",
-        code=code_hash("jobs:train_model", "training", "fairseq_run", "io"),
-    threads: config["model"]["threads"]
-    resources:
-        gpu=1,
     log:
         f"{R}/logs/train_{{model}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/train_{{model}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        hyper=MODEL_HYPERPARAMETERS,
+        code=code("train_model.py"),
     script:
         "../workflow_scripts/train_model.py"

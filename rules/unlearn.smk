@@ -13,25 +13,22 @@ rule base_evaluation:
         retained=rules.select_id_sets.output.retained,
     output:
         f"{R}/unlearning/base_evaluation.parquet",
-    params:
-        kinds=config["forget_sets"]["kinds"],
-        retain={k: config["unlearning"][k] for k in ("seed", "retain_sample")},
-        generation=config["unlearning"]["generation"],
-        max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash(
-            "jobs:base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_encode", "examples",
-            "subword", "unlearning", "scoring", "io",
-        ),
-    threads: config["model"]["threads"]
-    resources:
-        gpu=1,
     log:
         f"{R}/logs/base_evaluation.log",
     benchmark:
         f"{R}/benchmarks/base_evaluation.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        kinds=config["forget_sets"]["kinds"],
+        retain_sample=UNLEARNING["retain_sample"],
+        seed=UNLEARNING["seed"],
+        generation=GENERATION,
+        max_tokens=config["scoring"]["max_tokens"],
+        code=code("base_evaluation.py"),
     script:
         "../workflow_scripts/base_evaluation.py"
 
@@ -42,7 +39,7 @@ rule unlearn:
         data=f"{R}/data/bin/base",
         spm=rules.train_subword.output.model,
         table=rules.example_table.output.table,
-        forget=f"{R}/forget_sets/{{forget_set}}.parquet",
+        forget=rules.select_forget_set.output[0],
         neighbours=rules.find_neighbours.output[0],
         test=rules.prepare_corpus.output.test,
         retained=rules.select_id_sets.output.retained,
@@ -51,23 +48,24 @@ rule unlearn:
         examples=f"{R}/unlearning/{{method}}/{{forget_set}}/examples.parquet",
         steps=f"{R}/unlearning/{{method}}/{{forget_set}}/steps.parquet",
         status=f"{R}/unlearning/{{method}}/{{forget_set}}/status.json",
-    params:
-        unlearning=config["unlearning"],
-        max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash(
-            "jobs:unlearn", "jobs:_read_base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "examples",
-            "jobs:_encode", "subword", "unlearning", "scoring", "metrics", "io",
-        ),
-    threads: config["model"]["threads"]
-    resources:
-        gpu=1,
     log:
         f"{R}/logs/unlearn_{{method}}_{{forget_set}}.log",
     benchmark:
         f"{R}/benchmarks/unlearn_{{method}}_{{forget_set}}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        method_args=method_args,
+        settings=OPTIMISATION,
+        retain_batch_size=retain_batch_size,
+        retain_sample=UNLEARNING["retain_sample"],
+        seed=UNLEARNING["seed"],
+        generation=GENERATION,
+        max_tokens=config["scoring"]["max_tokens"],
+        code=lambda wc: code("unlearn.py", methods.module_of(wc.method)),
     script:
         "../workflow_scripts/unlearn.py"
 
@@ -96,12 +94,12 @@ rule summarise:
         steps_to_unlearn=report(
             f"{R}/figures/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
         ),
-    params:
-        tau=config["unlearning"]["tau"],
-        code=code_hash("jobs:summarise", "summary", "metrics", "plots", "io"),
     log:
         f"{R}/logs/summarise.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        tau=UNLEARNING["tau"],
+        code=code("summarise.py"),
     script:
         "../workflow_scripts/summarise.py"

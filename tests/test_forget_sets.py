@@ -14,9 +14,14 @@ def table():
     rng = np.random.default_rng(0)
     n_id, n_ood, n_pop = 30, 30, 50
     kinds = ["id"] * n_id + ["ood"] * n_ood + ["id_population"] * n_pop + ["ood_population"] * n_pop
-    pool = pd.DataFrame({"example_id": [f"e{i}" for i in range(len(kinds))], "kind": kinds,
-                         "repetitions": [1] * n_id + [1, 4, 16] * (n_ood // 3) + [0] * (2 * n_pop),
-                         "target_len": 9})
+    pool = pd.DataFrame(
+        {
+            "example_id": [f"e{i}" for i in range(len(kinds))],
+            "kind": kinds,
+            "repetitions": [1] * n_id + [1, 4, 16] * (n_ood // 3) + [0] * (2 * n_pop),
+            "target_len": 9,
+        }
+    )
     ref = [rng.normal(60, 5, len(pool)) for _ in range(2)]
     base = [r - rng.uniform(0, 20, len(pool)) for r in ref]
     return example_table(pool, base, ref)
@@ -57,8 +62,10 @@ def test_neighbours_find_the_similar_pair_and_exclude_the_forget_set():
         return pd.DataFrame({"example_id": ids, "src": texts, "tgt": texts, "src_pieces": texts, "tgt_pieces": texts})
 
     forget = frame(["f1"], ["the lord spoke to moses saying"])
-    training = frame(["f1", "t1", "t2"], ["the lord spoke to moses saying", "the lord spoke to aaron saying",
-                                          "and the sons of levi were counted"])
+    training = frame(
+        ["f1", "t1", "t2"],
+        ["the lord spoke to moses saying", "the lord spoke to aaron saying", "and the sons of levi were counted"],
+    )
     population = frame(["p1", "p2"], ["moses spoke to the people", "bread and wine"])
     result = neighbours.nearest(forget, training, population, k=1)
     assert result.set_index("group")["example_id"].to_dict() == {"trained": "t1", "unseen": "p1"}

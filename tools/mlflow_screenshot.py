@@ -10,6 +10,7 @@ experiment tags now), opens :func:`mlflow_view.ui_url` in headless Chromium (Deb
 view has drawn, and writes a PNG. Exits non-zero, after writing what the page showed,
 when the charts did not appear in time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from unlearn_study import mlflow_view
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
+]
 
 # localStorage the UI reads on load (useLocalStorage stores KEY_v1): keep the assistant
 # panel, which opens itself on a first visit from localhost, closed.
-LOCAL_STORAGE = {"mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
-                 "mlflow.assistant.panelOpen_v1": "false",
-                 "mlflow.workflowType_v1": '"machine_learning"'}
+LOCAL_STORAGE = {
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
+    "mlflow.assistant.panelOpen_v1": "false",
+    "mlflow.workflowType_v1": '"machine_learning"',
+}
 
 HIDE_TOOLBARS = """(() => { const s = document.createElement('style');
   s.textContent = '.modebar-container { display: none !important; }'; document.head.appendChild(s); })()"""
@@ -84,10 +97,25 @@ def mlflow_server(uri: str, port: int, timeout: float = 120.0):
     mlflow = Path(sys.executable).parent / "mlflow"
     with tempfile.TemporaryDirectory(prefix="mlflow-ui-") as cwd, open(Path(cwd) / "server.log", "w+") as log:
         proc = subprocess.Popen(
-            [str(mlflow) if mlflow.exists() else "mlflow", "server", "--backend-store-uri", uri,
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--artifacts-destination", str(Path(cwd) / "artifacts")],
-            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(mlflow) if mlflow.exists() else "mlflow",
+                "server",
+                "--backend-store-uri",
+                uri,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--artifacts-destination",
+                str(Path(cwd) / "artifacts"),
+            ],
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             try:
@@ -119,21 +147,40 @@ class DevTools:
         os.close(from_chrome_w)
 
         # a small exec wrapper puts the pipe ends on fds 3 and 4 (no preexec_fn: mlflow runs threads)
-        wrapper = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-                   "os.close(int(sys.argv[1])); os.close(int(sys.argv[2])); os.execv(sys.argv[3], sys.argv[3:])")
+        wrapper = (
+            "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+            "os.close(int(sys.argv[1])); os.close(int(sys.argv[2])); os.execv(sys.argv[3], sys.argv[3:])"
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", wrapper, str(child_in), str(child_out), binary, *CHROMIUM_FLAGS,
-             "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
-             "about:blank"],
-            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                wrapper,
+                str(child_in),
+                str(child_out),
+                binary,
+                *CHROMIUM_FLAGS,
+                "--remote-debugging-pipe",
+                f"--user-data-dir={user_data_dir}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            pass_fds=(child_in, child_out),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(child_in)
         os.close(child_out)
         self._next_id, self._buffer = 0, b""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, self.session)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            self.session,
+        )
         self.call("Page.enable", {}, self.session)
 
     def _read_message(self, timeout: float) -> dict:
@@ -205,17 +252,19 @@ def widen_run_list(browser: DevTools, by: int) -> bool:
     browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y}, browser.session)
     browser.call("Input.dispatchMouseEvent", {"type": "mousePressed", "x": x, "y": y, **mouse}, browser.session)
     for i in range(1, 11):
-        browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x + by * i / 10, "y": y,
-                                                  "buttons": 1}, browser.session)
-    browser.call("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": x + by, "y": y, **mouse},
-                 browser.session)
+        browser.call(
+            "Input.dispatchMouseEvent",
+            {"type": "mouseMoved", "x": x + by * i / 10, "y": y, "buttons": 1},
+            browser.session,
+        )
+    browser.call("Input.dispatchMouseEvent", {"type": "mouseReleased", "x": x + by, "y": y, **mouse}, browser.session)
     # and away, so that the splitter is not drawn highlighted
     browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": 5, "y": 5}, browser.session)
     return True
 
 
 def find_chromium(name: str | None) -> str:
-    for candidate in ([name] if name else ["chromium", "chromium-browser", "google-chrome"]):
+    for candidate in [name] if name else ["chromium", "chromium-browser", "google-chrome"]:
         found = shutil.which(candidate)
         if found:
             return found
@@ -261,8 +310,13 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=1000)
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the charts")
     ap.add_argument("--chromium", help="browser binary (default: chromium on PATH)")
-    ap.add_argument("--widen-run-list", type=int, default=200, metavar="PX",
-                    help="drag the run list wider by PX so that run names are readable (0: leave it)")
+    ap.add_argument(
+        "--widen-run-list",
+        type=int,
+        default=200,
+        metavar="PX",
+        help="drag the run list wider by PX so that run names are readable (0: leave it)",
+    )
     ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     args = ap.parse_args(argv)
 
@@ -281,8 +335,10 @@ def main(argv=None) -> int:
         client.set_experiment_tag(experiment.experiment_id, key, value)
     chromium = find_chromium(args.chromium)
     started = time.monotonic()
-    with mlflow_server(uri, args.port or free_port()) as base, \
-            tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    with (
+        mlflow_server(uri, args.port or free_port()) as base,
+        tempfile.TemporaryDirectory(prefix="chromium-") as profile,
+    ):
         url = mlflow_view.ui_url(base, experiment.experiment_id)
         browser = DevTools(chromium, profile, args.width, args.height)
         try:
@@ -290,8 +346,9 @@ def main(argv=None) -> int:
             deadline = time.monotonic() + 30
             while browser.evaluate("document.readyState") != "complete" and time.monotonic() < deadline:
                 time.sleep(0.2)
-            browser.evaluate(";".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)})"
-                                      for k, v in LOCAL_STORAGE.items()))
+            browser.evaluate(
+                ";".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)})" for k, v in LOCAL_STORAGE.items())
+            )
             browser.navigate(url)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -308,8 +365,10 @@ def main(argv=None) -> int:
             browser.screenshot(args.out)
         finally:
             browser.close()
-    print(f"{args.out}: {url} ({status['drawn']} charts drawn, {status['matching']} matching runs, "
-          f"{time.monotonic() - started:.1f} s)")
+    print(
+        f"{args.out}: {url} ({status['drawn']} charts drawn, {status['matching']} matching runs, "
+        f"{time.monotonic() - started:.1f} s)"
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ trained model scores the pool once; the *example table* joins those scores:
 - ``exposure_rank`` / ``exposure_skewnorm``: Carlini exposure under the base model
   against the population of the example's kind.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,12 +27,21 @@ DIFFICULTY_LABELS = ("easy", "medium", "hard")
 MEMORISATION_LABELS = ("low", "medium", "high")
 
 
-def scoring_pool(candidates, population, canaries, canary_population, test, test_sample: int, seed: int, sp) -> pd.DataFrame:
+def scoring_pool(
+    candidates, population, canaries, canary_population, test, test_sample: int, seed: int, sp
+) -> pd.DataFrame:
     """All examples to score, with subword pieces; canaries keep their generated pieces."""
     rng = np.random.default_rng(seed)
     test = test.iloc[np.sort(rng.choice(len(test), size=min(test_sample, len(test)), replace=False))]
-    test = pd.DataFrame({"example_id": test["pair_id"].to_numpy(), "kind": "test", "repetitions": 0,
-                         "src": test["src"].to_numpy(), "tgt": test["tgt"].to_numpy()})
+    test = pd.DataFrame(
+        {
+            "example_id": test["pair_id"].to_numpy(),
+            "kind": "test",
+            "repetitions": 0,
+            "src": test["src"].to_numpy(),
+            "tgt": test["tgt"].to_numpy(),
+        }
+    )
     text_sets = subword.with_pieces(pd.concat([candidates, population, test], ignore_index=True), sp)
     columns = ["example_id", "kind", "repetitions", "src", "tgt", "src_pieces", "tgt_pieces"]
     pool = pd.concat([text_sets[columns], canaries[columns], canary_population[columns]], ignore_index=True)
@@ -76,9 +86,14 @@ def summary(table: pd.DataFrame) -> dict:
     out = {}
     for (kind, reps), group in table[table["kind"].isin(CANDIDATE_KINDS)].groupby(["kind", "repetitions"]):
         name = "id" if kind == "id" else f"ood_r{reps}"
-        out.update({f"{name}.mem_mean": group["mem"].mean(), f"{name}.diff_mean": group["diff"].mean(),
-                    f"{name}.exposure_rank_mean": group["exposure_rank"].mean(),
-                    f"{name}.exposure_skewnorm_mean": group["exposure_skewnorm"].mean()})
+        out.update(
+            {
+                f"{name}.mem_mean": group["mem"].mean(),
+                f"{name}.diff_mean": group["diff"].mean(),
+                f"{name}.exposure_rank_mean": group["exposure_rank"].mean(),
+                f"{name}.exposure_skewnorm_mean": group["exposure_skewnorm"].mean(),
+            }
+        )
     if (table["kind"] == "test").any():
         out["test.bpt_base_mean"] = table.loc[table["kind"] == "test", "bpt_base"].mean()
     return out

@@ -3,9 +3,11 @@
 A forget set's name says what it holds: ``{kind}-{grouping}-{bucket}``, e.g.
 ``id-difficulty-hard``, ``ood-memorisation-low``, ``ood-repetition-16``.
 """
+
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,12 +34,23 @@ def forget_set_names(config: dict) -> list[str]:
     return names
 
 
-def bucket_members(table: pd.DataFrame, name: str) -> pd.DataFrame:
+class ForgetSetName(NamedTuple):
+    kind: str
+    grouping: str
+    bucket: str
+
+
+def parse(name: str) -> ForgetSetName:
+    """The parts of a forget set's name (the one place that knows its format)."""
     kind, grouping, bucket = name.split("-", 2)
-    column = GROUPING_COLUMN[grouping]
-    rows = table[table["kind"] == kind]
-    value = int(bucket) if grouping == "repetition" else bucket
-    return rows[rows[column] == value]
+    return ForgetSetName(kind, grouping, bucket)
+
+
+def bucket_members(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    described = parse(name)
+    rows = table[table["kind"] == described.kind]
+    value = int(described.bucket) if described.grouping == "repetition" else described.bucket
+    return rows[rows[GROUPING_COLUMN[described.grouping]] == value]
 
 
 def select(table: pd.DataFrame, name: str, size: int, seed: int) -> pd.DataFrame:
@@ -48,7 +61,9 @@ def select(table: pd.DataFrame, name: str, size: int, seed: int) -> pd.DataFrame
     """
     members = bucket_members(table, name)
     if len(members) < size:
-        raise ValueError(f"forget set {name}: its bucket has {len(members)} examples, fewer than forget_sets.size ({size})")
+        raise ValueError(
+            f"forget set {name}: its bucket has {len(members)} examples, fewer than forget_sets.size ({size})"
+        )
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     chosen = members.iloc[np.sort(rng.choice(len(members), size=size, replace=False))]
     return chosen.assign(forget_set=name).reset_index(drop=True)

@@ -24,6 +24,7 @@ files named as in github.com/mlflow/mlflow ``mlflow/server/js/src``):
   of one Snakemake run showed one row and "Model metrics (0)". Job runs are therefore
   top-level runs linked to their invocation by another tag (``tracking.INVOCATION_TAG``).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,21 +55,39 @@ class View:
     def state(self) -> dict:
         """The JSON the UI reads from the shared-view tag."""
         section = "study"
-        charts = [{
-            "uuid": f"study-{metric}", "type": "LINE", "metricSectionId": section, "deleted": False,
-            "isGenerated": False, "metricKey": metric, "selectedMetricKeys": [metric], "displayName": metric,
-            "xAxisKey": self.x_axis, "selectedXAxisMetricKey": "", "scaleType": "linear",
-            "xAxisScaleType": "linear", "lineSmoothness": 0, "useGlobalXaxisKey": True,
-            "useGlobalLineSmoothing": True, "yAxisKey": "METRIC", "yAxisExpressions": [],
-            "ignoreOutliers": False, "runsCountToCompare": 10,
-            "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None},
-        } for metric in self.metrics]
+        charts = [
+            {
+                "uuid": f"study-{metric}",
+                "type": "LINE",
+                "metricSectionId": section,
+                "deleted": False,
+                "isGenerated": False,
+                "metricKey": metric,
+                "selectedMetricKeys": [metric],
+                "displayName": metric,
+                "xAxisKey": self.x_axis,
+                "selectedXAxisMetricKey": "",
+                "scaleType": "linear",
+                "xAxisScaleType": "linear",
+                "lineSmoothness": 0,
+                "useGlobalXaxisKey": True,
+                "useGlobalLineSmoothing": True,
+                "yAxisKey": "METRIC",
+                "yAxisExpressions": [],
+                "ignoreOutliers": False,
+                "runsCountToCompare": 10,
+                "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None},
+            }
+            for metric in self.metrics
+        ]
         return {
             "searchFilter": self.search_filter,
             "orderByKey": "attributes.start_time",
             "orderByAsc": False,
-            "groupBy": {"aggregateFunction": self.aggregate,
-                        "groupByKeys": [{"mode": mode, "groupByData": key} for mode, key in self.group_by]},
+            "groupBy": {
+                "aggregateFunction": self.aggregate,
+                "groupByKeys": [{"mode": mode, "groupByData": key} for mode, key in self.group_by],
+            },
             "groupsExpanded": {},
             "useGroupedValuesInCharts": True,
             "runsHiddenMode": "SHOW_ALL",
@@ -87,8 +106,10 @@ DEFAULT_VIEW = View()
 
 def experiment_tags(view: View = DEFAULT_VIEW, key: str = VIEW_KEY) -> dict[str, str]:
     """Tags that mark the experiment as model training and store ``view`` under ``key``."""
-    return {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
-            SHARED_VIEW_TAG_PREFIX + key: json.dumps(view.state(), separators=(",", ":"))}
+    return {
+        EXPERIMENT_KIND_TAG: EXPERIMENT_KIND,
+        SHARED_VIEW_TAG_PREFIX + key: json.dumps(view.state(), separators=(",", ":")),
+    }
 
 
 def tags_to_set(current: dict, view: View = DEFAULT_VIEW, key: str = VIEW_KEY) -> dict[str, str]:
@@ -128,7 +149,8 @@ def main(argv=None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(
-        description="Tag the experiments of a tracking store for the UI and print their links.")
+        description="Tag the experiments of a tracking store for the UI and print their links."
+    )
     ap.add_argument("tracking_uri", help="e.g. sqlite:///results/mlflow.db")
     ap.add_argument("base_url", nargs="?", default="http://127.0.0.1:5000", help="where the UI will listen")
     args = ap.parse_args(argv)

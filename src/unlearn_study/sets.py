@@ -9,14 +9,13 @@
 Canaries are kept as subword pieces (``src_pieces``/``tgt_pieces``) because decoding
 and re-encoding a random piece sequence does not give back the same pieces.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from .corpus import CorpusError
-
-SET_COLUMNS = ["example_id", "kind", "repetitions", "src", "tgt"]
 
 
 def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, seed: int):
@@ -32,16 +31,22 @@ def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, se
     retained = train.drop(train.index[np.concatenate([cand_idx, pop_idx])])
 
     def as_set(rows: pd.DataFrame, prefix: str, kind: str) -> pd.DataFrame:
-        return pd.DataFrame({
-            "example_id": [f"{prefix}-{i:05d}" for i in range(len(rows))],
-            "kind": kind,
-            "repetitions": 1,
-            "src": rows["src"].to_numpy(),
-            "tgt": rows["tgt"].to_numpy(),
-            "pair_id": rows["pair_id"].to_numpy(),
-        })
+        return pd.DataFrame(
+            {
+                "example_id": [f"{prefix}-{i:05d}" for i in range(len(rows))],
+                "kind": kind,
+                "repetitions": 1,
+                "src": rows["src"].to_numpy(),
+                "tgt": rows["tgt"].to_numpy(),
+                "pair_id": rows["pair_id"].to_numpy(),
+            }
+        )
 
-    return as_set(train.iloc[cand_idx], "id", "id"), as_set(train.iloc[pop_idx], "idpop", "id_population"), retained.reset_index(drop=True)
+    return (
+        as_set(train.iloc[cand_idx], "id", "id"),
+        as_set(train.iloc[pop_idx], "idpop", "id_population"),
+        retained.reset_index(drop=True),
+    )
 
 
 def random_piece_sequences(pieces: list[str], n: int, length: int, rng: np.random.Generator) -> list[str]:
@@ -51,8 +56,9 @@ def random_piece_sequences(pieces: list[str], n: int, length: int, rng: np.rando
     return [" ".join(row) for row in table[draws]]
 
 
-def make_canaries(pieces: list[str], length: int, repetitions: list[int], per_level: int,
-                  n_population: int, seed: int, decode) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_canaries(
+    pieces: list[str], length: int, repetitions: list[int], per_level: int, n_population: int, seed: int, decode
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Inserted canaries (``per_level`` per repetition level) and the canary population.
 
     One generator draws, in order, the inserted canaries level by level and then the
@@ -68,15 +74,17 @@ def make_canaries(pieces: list[str], length: int, repetitions: list[int], per_le
 
     def table(sl: slice, prefix: str, kind: str, rep) -> pd.DataFrame:
         s, t = src[sl], tgt[sl]
-        return pd.DataFrame({
-            "example_id": [f"{prefix}-{i:05d}" for i in range(len(s))],
-            "kind": kind,
-            "repetitions": rep,
-            "src": [decode(x) for x in s],
-            "tgt": [decode(x) for x in t],
-            "src_pieces": s,
-            "tgt_pieces": t,
-        })
+        return pd.DataFrame(
+            {
+                "example_id": [f"{prefix}-{i:05d}" for i in range(len(s))],
+                "kind": kind,
+                "repetitions": rep,
+                "src": [decode(x) for x in s],
+                "tgt": [decode(x) for x in t],
+                "src_pieces": s,
+                "tgt_pieces": t,
+            }
+        )
 
     canaries = table(slice(0, n_inserted), "ood", "ood", reps)
     population = table(slice(n_inserted, n_total), "oodpop", "ood_population", 0)

@@ -11,6 +11,7 @@ recent MLflow). ``MLFLOW_TRACKING_URI`` overrides it, e.g. a tracking server on 
 cluster. Logging never decides a job's fate: once a job's outputs are written, a
 failure inside MLflow is reported in the job log and the outputs stay.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,11 +38,27 @@ INVOCATION_TAG = "invocation_run_id"  # on job runs: the run id of their snakema
 ENV_TAG_PREFIX = "env."
 # Packages whose versions change numbers (torch kernels, fairseq's model and generator,
 # sacrebleu's tokenisation, ...); missing ones are recorded as "not installed".
-ENV_PACKAGES = {"torch": "torch", "numpy": "numpy", "fairseq": "fairseq-fixed", "sacrebleu": "sacrebleu",
-                "sentencepiece": "sentencepiece", "scipy": "scipy", "scikit_learn": "scikit-learn",
-                "pandas": "pandas", "pyarrow": "pyarrow", "mlflow": "mlflow", "snakemake": "snakemake"}
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ATEN_CPU_CAPABILITY",
-                    "CUDA_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG")
+ENV_PACKAGES = {
+    "torch": "torch",
+    "numpy": "numpy",
+    "fairseq": "fairseq-fixed",
+    "sacrebleu": "sacrebleu",
+    "sentencepiece": "sentencepiece",
+    "scipy": "scipy",
+    "scikit_learn": "scikit-learn",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "mlflow": "mlflow",
+    "snakemake": "snakemake",
+}
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "ATEN_CPU_CAPABILITY",
+    "CUDA_VISIBLE_DEVICES",
+    "CUBLAS_WORKSPACE_CONFIG",
+)
 
 
 class TrackingError(RuntimeError):
@@ -54,11 +71,18 @@ def tracking_uri(results_dir: str) -> str:
 
 def git_commit(repo_dir: str | os.PathLike = ".") -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10,
-                             check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10, check=False
+        )
         commit = out.stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_dir,
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
@@ -85,8 +109,10 @@ def _torch_environment() -> dict[str, str]:
         import torch
     except Exception as e:  # noqa: BLE001 - an environment without torch is still described
         return {"torch_num_threads": f"unavailable ({type(e).__name__})", "device": "cpu"}
-    env = {"torch_num_threads": str(torch.get_num_threads()),
-           "torch_num_interop_threads": str(torch.get_num_interop_threads())}
+    env = {
+        "torch_num_threads": str(torch.get_num_threads()),
+        "torch_num_interop_threads": str(torch.get_num_interop_threads()),
+    }
     with contextlib.suppress(Exception):
         env["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     if torch.cuda.is_available():
@@ -199,9 +225,16 @@ def start_parent_run(config: dict, results_dir: str, workflow_dir: str, command:
     uri = tracking_uri(results_dir)
     experiment_id = init_tracking(uri, config["experiment"], results_dir)
     client = _client(uri)
-    run = client.create_run(experiment_id, run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}", tags={
-        "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir), "command": command,
-        **_env_tags()})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"snakemake {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        tags={
+            "config_hash": stable_hash(config),
+            "git_commit": git_commit(workflow_dir),
+            "command": command,
+            **_env_tags(),
+        },
+    )
     client.log_dict(run.info.run_id, config, "config.yaml")
     (Path(results_dir) / PARENT_RUN_FILE).write_text(run.info.run_id)
     return run.info.run_id
@@ -268,8 +301,9 @@ def default_run_name(rule: str, wildcards: dict) -> str:
 
 
 @contextlib.contextmanager
-def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow_dir: str = ".",
-            run_name: str | None = None):
+def job_run(
+    rule: str, wildcards: dict, config: dict, results_dir: str, workflow_dir: str = ".", run_name: str | None = None
+):
     """The run of one job, linked to the current invocation's run, tagged for comparison in the UI.
 
     ``run_name`` is what the UI lists (e.g. ``unlearn gradient_ascent ood-repetition-16 r1``);
@@ -280,11 +314,16 @@ def job_run(rule: str, wildcards: dict, config: dict, results_dir: str, workflow
         uri = tracking_uri(results_dir)
         client = _client(uri)
         experiment = _retry(client.get_experiment_by_name, config["experiment"])
-        experiment_id = (experiment.experiment_id if experiment
-                         else init_tracking(uri, config["experiment"], results_dir))
+        experiment_id = (
+            experiment.experiment_id if experiment else init_tracking(uri, config["experiment"], results_dir)
+        )
         parent = Path(results_dir) / PARENT_RUN_FILE
-        tags = {"rule": rule, "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
-                "config_hash": stable_hash(config), "git_commit": git_commit(workflow_dir)}
+        tags = {
+            "rule": rule,
+            "wildcards": ",".join(f"{k}={v}" for k, v in sorted(wildcards.items())),
+            "config_hash": stable_hash(config),
+            "git_commit": git_commit(workflow_dir),
+        }
         tags.update({f"wildcard.{k}": str(v) for k, v in wildcards.items()})
         if parent.exists():
             tags[INVOCATION_TAG] = parent.read_text().strip()

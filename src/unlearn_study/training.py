@@ -1,4 +1,5 @@
 """Training the base and reference translation models with ``fairseq-train``."""
+
 from __future__ import annotations
 
 import json
@@ -12,25 +13,68 @@ from .io import atomic_path, read_json, write_json
 log = logging.getLogger(__name__)
 
 
-def train_args(cfg: dict, data_dir: Path, save_dir: Path, seed: int) -> list:
-    """fairseq-train arguments for the configured transformer."""
+def train_args(cfg: dict, data_dir: Path, save_dir: Path, seed: int, device: str) -> list:
+    """fairseq-train arguments for the configured transformer (``cfg``: config ``model``)."""
     return [
-        data_dir, "--save-dir", save_dir, "--seed", seed,
-        *fairseq_run.device_flags(cfg["device"]),
-        "--arch", cfg["arch"], "--share-all-embeddings",
-        "--encoder-layers", cfg["layers"], "--decoder-layers", cfg["layers"],
-        "--encoder-embed-dim", cfg["embed_dim"], "--decoder-embed-dim", cfg["embed_dim"],
-        "--encoder-ffn-embed-dim", cfg["ffn_dim"], "--decoder-ffn-embed-dim", cfg["ffn_dim"],
-        "--encoder-attention-heads", cfg["heads"], "--decoder-attention-heads", cfg["heads"],
-        "--dropout", cfg["dropout"],
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", cfg["label_smoothing"],
-        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", cfg["clip_norm"],
-        "--lr", cfg["lr"], "--lr-scheduler", "inverse_sqrt", "--warmup-updates", cfg["warmup_updates"],
-        "--max-tokens", cfg["max_tokens"], "--max-epoch", cfg["max_epoch"],
+        data_dir,
+        "--save-dir",
+        save_dir,
+        "--seed",
+        seed,
+        *fairseq_run.device_flags(device),
+        "--arch",
+        cfg["arch"],
+        "--share-all-embeddings",
+        "--encoder-layers",
+        cfg["layers"],
+        "--decoder-layers",
+        cfg["layers"],
+        "--encoder-embed-dim",
+        cfg["embed_dim"],
+        "--decoder-embed-dim",
+        cfg["embed_dim"],
+        "--encoder-ffn-embed-dim",
+        cfg["ffn_dim"],
+        "--decoder-ffn-embed-dim",
+        cfg["ffn_dim"],
+        "--encoder-attention-heads",
+        cfg["heads"],
+        "--decoder-attention-heads",
+        cfg["heads"],
+        "--dropout",
+        cfg["dropout"],
+        "--criterion",
+        "label_smoothed_cross_entropy",
+        "--label-smoothing",
+        cfg["label_smoothing"],
+        "--optimizer",
+        "adam",
+        "--adam-betas",
+        "(0.9, 0.98)",
+        "--clip-norm",
+        cfg["clip_norm"],
+        "--lr",
+        cfg["lr"],
+        "--lr-scheduler",
+        "inverse_sqrt",
+        "--warmup-updates",
+        cfg["warmup_updates"],
+        "--max-tokens",
+        cfg["max_tokens"],
+        "--max-epoch",
+        cfg["max_epoch"],
         # fairseq otherwise rounds batches to multiples of 8 and can skip a remainder.
-        "--required-batch-size-multiple", 1,
-        "--no-epoch-checkpoints", "--keep-last-epochs", 1,
-        "--log-format", "json", "--log-interval", 20, "--num-workers", 0,
+        "--required-batch-size-multiple",
+        1,
+        "--no-epoch-checkpoints",
+        "--keep-last-epochs",
+        1,
+        "--log-format",
+        "json",
+        "--log-interval",
+        20,
+        "--num-workers",
+        0,
     ]
 
 
@@ -47,7 +91,8 @@ def parse_epoch_log(log_path: Path) -> list[dict]:
         epoch = int(record.pop("epoch"))
         # A resumed epoch is logged again; the later record wins.
         epochs.setdefault(epoch, {"epoch": epoch}).update(
-            {k: float(v) for k, v in record.items() if k.startswith(("train_", "valid_")) and _is_number(v)})
+            {k: float(v) for k, v in record.items() if k.startswith(("train_", "valid_")) and _is_number(v)}
+        )
     return [epochs[e] for e in sorted(epochs)]
 
 
@@ -59,15 +104,27 @@ def _is_number(value) -> bool:
         return False
 
 
-def train(cfg: dict, data_dir: Path, save_dir: Path, seed: int, checkpoint_out: Path,
-          epoch_log_out: Path, log_path: Path) -> list[dict]:
+def train(
+    cfg: dict,
+    data_dir: Path,
+    save_dir: Path,
+    seed: int,
+    checkpoint_out: Path,
+    epoch_log_out: Path,
+    log_path: Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> list[dict]:
     """Train (or resume) one model; write its final checkpoint and per-epoch log.
+
+    ``cfg`` holds the hyper-parameters (config ``model``); ``device`` and ``threads`` are
+    resources: they decide where and how fast it trains, not what.
 
     fairseq resumes from ``save_dir/checkpoint_last.pt`` by itself, so a killed job
     continues where it stopped. A stamp of the arguments guards against resuming a
     checkpoint that was trained with different settings.
     """
-    args = train_args(cfg, data_dir, save_dir, seed)
+    args = train_args(cfg, data_dir, save_dir, seed, device)
     stamp = save_dir / "train_args.json"
     wanted = [str(a) for a in args]
     if save_dir.exists() and (not stamp.exists() or read_json(stamp) != wanted):
@@ -78,7 +135,7 @@ def train(cfg: dict, data_dir: Path, save_dir: Path, seed: int, checkpoint_out: 
     if (save_dir / "checkpoint_last.pt").exists():
         log.info("resuming from %s", save_dir / "checkpoint_last.pt")
     fairseq_log = save_dir / "fairseq_train.log"  # kept across resumes, unlike the job log
-    fairseq_run.run("train", [*args, "--log-file", fairseq_log], log_path, threads=cfg["threads"])
+    fairseq_run.run("train", [*args, "--log-file", fairseq_log], log_path, threads=threads)
     epochs = parse_epoch_log(fairseq_log)
     with atomic_path(checkpoint_out) as tmp:
         shutil.copyfile(save_dir / "checkpoint_last.pt", tmp)
