@@ -1,5 +1,6 @@
 """What the MLflow UI shows: run names, flat job runs, environment tags, the study view, and
 the UI server's own REST endpoints on a finished tiny run."""
+
 import importlib.util
 import json
 import urllib.parse
@@ -18,8 +19,21 @@ _spec.loader.exec_module(mlflow_screenshot)
 
 def test_environment_describes_cpu_threads_and_versions():
     env = tracking.environment()
-    for key in ("hostname", "cpu_model", "cpu_flags", "cpu_flags_sha256", "python", "torch", "numpy", "fairseq",
-                "sacrebleu", "torch_num_threads", "torch_num_interop_threads", "OMP_NUM_THREADS", "device"):
+    for key in (
+        "hostname",
+        "cpu_model",
+        "cpu_flags",
+        "cpu_flags_sha256",
+        "python",
+        "torch",
+        "numpy",
+        "fairseq",
+        "sacrebleu",
+        "torch_num_threads",
+        "torch_num_interop_threads",
+        "OMP_NUM_THREADS",
+        "device",
+    ):
         assert env[key], key
     assert all(isinstance(v, str) for v in env.values())
     assert env["torch"].startswith("2.13.0") and env["fairseq"] == "0.12.3.1"
@@ -30,8 +44,10 @@ def test_environment_describes_cpu_threads_and_versions():
 
 def test_cpu_flags_are_sorted_and_hashed(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: sse2 avx fpu avx\n\n"
-                       "processor\t: 1\nmodel name\t: Some CPU\nflags\t\t: sse2 avx fpu avx\n")
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: sse2 avx fpu avx\n\n"
+        "processor\t: 1\nmodel name\t: Some CPU\nflags\t\t: sse2 avx fpu avx\n"
+    )
     assert tracking._cpu_info(str(cpuinfo)) == ("Some CPU", ["avx", "fpu", "sse2"])
     assert tracking._cpu_info(str(tmp_path / "missing"))[1] == []
 
@@ -51,8 +67,13 @@ def test_job_runs_are_named_flat_linked_and_carry_the_environment(tmp_path, monk
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = {"experiment": "ui"}
     parent = tracking.start_parent_run(config, str(tmp_path), str(ROOT))
-    with tracking.job_run("unlearn", {"method": "npo", "forget_set": "ood-repetition-16-r1"}, config,
-                          str(tmp_path), run_name="unlearn npo ood-repetition-16 r1") as run:
+    with tracking.job_run(
+        "unlearn",
+        {"method": "npo", "forget_set": "ood-repetition-16-r1"},
+        config,
+        str(tmp_path),
+        run_name="unlearn npo ood-repetition-16 r1",
+    ) as run:
         run.log_metrics({"genex_mean": 1.0}, step=0)
     with tracking.job_run("train_model", {"model": "base", "seed": 1}, config, str(tmp_path)):
         pass
@@ -88,8 +109,11 @@ def test_ui_url_opens_model_training_charts_with_the_view():
     url = mlflow_view.ui_url("http://127.0.0.1:5000/", "7")
     path, _, query = url.partition("?")
     assert path == "http://127.0.0.1:5000/#/experiments/7/runs"
-    assert urllib.parse.parse_qs(query) == {"workflowType": ["machine_learning"], "compareRunsMode": ["CHART"],
-                                            "viewStateShareKey": ["study"]}
+    assert urllib.parse.parse_qs(query) == {
+        "workflowType": ["machine_learning"],
+        "compareRunsMode": ["CHART"],
+        "viewStateShareKey": ["study"],
+    }
 
 
 # --- the UI server on a finished tiny run ---------------------------------------------------
@@ -119,8 +143,12 @@ def _get(base: str, path: str, **query):
 
 
 def _post(base: str, path: str, body: dict):
-    request = urllib.request.Request(f"{base}/ajax-api/2.0/mlflow/{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{base}/ajax-api/2.0/mlflow/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=60) as reply:
         return json.load(reply)
 
@@ -135,11 +163,21 @@ def test_ui_serves_the_study_view_unlearning_runs_and_step_histories(ui):
     view = json.loads(tags[mlflow_view.SHARED_VIEW_TAG_PREFIX + mlflow_view.VIEW_KEY])
 
     # the request the runs page sends for the stored view
-    found = _post(ui, "runs/search", {"experiment_ids": [experiment["experiment_id"]], "filter": view["searchFilter"],
-                                      "run_view_type": "ACTIVE_ONLY", "max_results": 100,
-                                      "order_by": ["attributes.start_time DESC"]})
+    found = _post(
+        ui,
+        "runs/search",
+        {
+            "experiment_ids": [experiment["experiment_id"]],
+            "filter": view["searchFilter"],
+            "run_view_type": "ACTIVE_ONLY",
+            "max_results": 100,
+            "order_by": ["attributes.start_time DESC"],
+        },
+    )
     runs = found["runs"]
-    assert len(runs) == 8  # 2 kinds x 3 difficulty terciles + 2 repetition levels, one method
+    from test_pipeline import FORGET_SETS, METHODS
+
+    assert len(runs) == len(FORGET_SETS) * len(METHODS) > 0  # one per forget set and method
     params = [{p["key"]: p["value"] for p in r["data"]["params"]} for r in runs]
     assert {p["kind"] for p in params} == {"id", "ood"}  # the view's "Group by: kind"
     for r, p in zip(runs, params):
