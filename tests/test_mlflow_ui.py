@@ -91,7 +91,10 @@ def test_job_runs_are_named_flat_linked_and_carry_the_environment(tmp_path, monk
     assert by_name["train_model base 1"].data.tags["wildcard.model"] == "base"
     assert experiment.tags[mlflow_view.EXPERIMENT_KIND_TAG] == "custom_model_development"
     view = json.loads(experiment.tags[mlflow_view.SHARED_VIEW_TAG_PREFIX + mlflow_view.VIEW_KEY])
-    assert view["groupBy"]["groupByKeys"] == [{"mode": "param", "groupByData": "kind"}]
+    assert view["groupBy"]["groupByKeys"] == [
+        {"mode": "param", "groupByData": "kind"},
+        {"mode": "param", "groupByData": "method"},
+    ]
     assert [c["metricKey"] for c in view["compareRunCharts"]] == ["genex_mean", "bleu"]
 
 
@@ -179,7 +182,7 @@ def test_ui_serves_the_study_view_unlearning_runs_and_step_histories(ui):
 
     assert len(runs) == len(FORGET_SETS) * len(METHODS) > 0  # one per forget set and method
     params = [{p["key"]: p["value"] for p in r["data"]["params"]} for r in runs]
-    assert {p["kind"] for p in params} == {"id", "ood"}  # the view's "Group by: kind"
+    assert {p["kind"] for p in params} == {"id", "ood"}  # the view's "Group by: kind, method"
     for r, p in zip(runs, params):
         tags = {t["key"]: t["value"] for t in r["data"]["tags"]}
         assert "mlflow.parentRunId" not in tags and tags[tracking.INVOCATION_TAG]
