@@ -308,7 +308,7 @@ def main(argv=None) -> int:
     ap.add_argument("--experiment", help="experiment name (default: the one with the most runs)")
     ap.add_argument("--width", type=int, default=1600)
     ap.add_argument("--height", type=int, default=1000)
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the charts")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the charts")
     ap.add_argument("--chromium", help="browser binary (default: chromium on PATH)")
     ap.add_argument(
         "--widen-run-list",
@@ -328,6 +328,9 @@ def main(argv=None) -> int:
 
     client = MlflowClient(tracking_uri=uri)
     experiment = pick_experiment(client, args.experiment)
+    view = mlflow_view.DEFAULT_VIEW
+    if not client.search_runs([experiment.experiment_id], filter_string=view.search_filter, max_results=1):
+        raise SystemExit(f"experiment {experiment.name!r} has no runs matching {view.search_filter!r}: nothing to draw")
     for key, value in mlflow_view.tags_to_set(experiment.tags).items():
         client.set_experiment_tag(experiment.experiment_id, key, value)
     chromium = find_chromium(args.chromium)
@@ -349,13 +352,13 @@ def main(argv=None) -> int:
             browser.navigate(url)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             try:
-                status = wait_for_charts(browser, len(mlflow_view.DEFAULT_VIEW.metrics), args.timeout)
+                status = wait_for_charts(browser, len(view.metrics), args.timeout)
             except (TimeoutError, RuntimeError) as e:
                 browser.screenshot(args.out)
                 print(f"{args.out}: written, but {e}", file=sys.stderr)
                 return 1
             if widen_run_list(browser, args.widen_run_list):
-                status = wait_for_charts(browser, len(mlflow_view.DEFAULT_VIEW.metrics), args.timeout)
+                status = wait_for_charts(browser, len(view.metrics), args.timeout)
             # headless Chromium shows every chart's plotly tool bar (hover bar) at once: hide them
             browser.evaluate(HIDE_TOOLBARS)
             time.sleep(1.0)  # a frame to settle

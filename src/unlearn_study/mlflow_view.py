@@ -46,7 +46,7 @@ class View:
     """
 
     search_filter: str = "tags.rule = 'unlearn'"
-    group_by: tuple[tuple[str, str], ...] = (("param", "kind"),)  # (param | tag, key)
+    group_by: tuple[tuple[str, str], ...] = (("param", "kind"), ("param", "method"))  # (param | tag, key)
     aggregate: str = "average"  # min | average | max over the runs of a group
     metrics: tuple[str, ...] = ("genex_mean", "bleu")  # first charts; every other metric follows
     x_axis: str = "step"
@@ -158,7 +158,7 @@ def main(argv=None) -> None:
     if not links:
         print(f"{args.tracking_uri}: no runs yet")
     for name, url in links:
-        print(f"MLflow UI, experiment {name!r} (model training, runs grouped by kind):\n  {url}")
+        print(f"MLflow UI, experiment {name!r} (model training, unlearning runs grouped by kind and method):\n  {url}")
 
 
 if __name__ == "__main__":
