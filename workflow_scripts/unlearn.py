@@ -22,7 +22,7 @@ with job(snakemake, run_name=name) as run:
         "replicate": described.replicate,
         "half": described.half,
     }
-    run.log_params(labels)
+    run.log_params({("model_seed" if k == "seed" else k): v for k, v in labels.items()})  # params.seed: the optimiser's
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
