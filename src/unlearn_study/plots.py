@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import stats  # noqa: E402
+from .examples import DIFFICULTY_LABELS, MEMORISATION_LABELS  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 KIND_COLOURS = {"id": "tab:blue", "ood": "tab:orange"}
@@ -253,7 +254,11 @@ def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) 
     """Per bucket: calibrated steps to unlearn and the BLEU drop at that step; points are
     units (ringed: never unlearnt, read at the last step), squares the bucket mean with
     its 95% interval."""
-    buckets = groups[groups["bucket"] != "all"].sort_values(["kind", "grouping", "bucket"])
+    labels = {"difficulty": DIFFICULTY_LABELS, "memorisation": MEMORISATION_LABELS}
+    buckets = groups[groups["bucket"] != "all"]
+    position = [labels[g].index(b) if g in labels else int(b) for g, b in zip(buckets["grouping"], buckets["bucket"])]
+    buckets = buckets.assign(_order=position)
+    buckets = buckets.sort_values(["kind", "grouping", "_order"])
     fig, rows = _method_rows(buckets, 2, width=6.5, height=4.5)
     for method, of_method, axes in rows:
         for ax, quantity, ylabel in (
@@ -274,7 +279,8 @@ def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) 
                     s=16,
                     color=colour,
                     alpha=0.7,
-                    edgecolors=np.where(members["censored"], "black", "none"),
+                    edgecolors="black",
+                    linewidths=np.where(members["censored"], 1.2, 0.0),
                 )
                 mean, low, high = getattr(r, quantity), getattr(r, f"{quantity}_low"), getattr(r, f"{quantity}_high")
                 error = [[mean - low], [high - mean]] if np.isfinite(low) else None
@@ -296,30 +302,43 @@ VERDICT_COLOURS = {
 
 
 def claims_forest(claims: pd.DataFrame, path) -> None:
-    """One row per claim contrast: estimate and 95% interval, coloured by verdict; the
-    arrow marks the direction the paper claims."""
-    fig, axes = plt.subplots(1, 1, figsize=(9, 0.45 * len(claims) + 1.5))
-    for i, r in enumerate(claims.itertuples()):
-        y = len(claims) - 1 - i
-        colour = VERDICT_COLOURS[r.verdict]
-        if np.isfinite(r.low):
-            axes.plot([r.low, r.high], [y, y], color=colour, lw=2.5)
-        axes.plot(r.estimate, y, "o", color=colour, ms=7)
-        axes.annotate(
-            "→" if r.claimed.startswith(">") else "←",
-            (0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(-14, -4),
-            textcoords="offset points",
-            fontsize=11,
-            color="black",
-        )
-    axes.axvline(0, color="black", lw=0.8)
-    labels = [f"{r.claim} {r.method} {r.kind}: {r.statistic}" for r in claims.itertuples()]
-    axes.set_yticks(range(len(claims)), labels[::-1], fontsize=8)
-    axes.set_xscale("symlog", linthresh=1.0)
-    axes.set_xlabel("estimate and 95% interval (units of each statistic; symmetric log scale)")
+    """One row per claim contrast: estimate and 95% interval, coloured by verdict, one panel
+    per unit of measurement; the side of 0 that the paper claims is shaded."""
+    claims = claims.assign(unit=claims["statistic"].map(_claim_unit))
+    panels = [(unit, rows) for unit, rows in claims.groupby("unit", sort=False)]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9, 0.42 * len(claims) + 1.2 * len(panels)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [len(rows) for _, rows in panels]},
+    )
+    for ax, (unit, rows) in zip(axes[:, 0], panels):
+        finite = rows[["low", "high", "estimate"]].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        span = max(np.abs(finite).max(), 1e-3) * 1.15 if finite.size else 1.0
+        for y, r in enumerate(rows.itertuples()):
+            colour = VERDICT_COLOURS[r.verdict]
+            side = (0, span) if r.claimed.startswith(">") else (-span, 0)
+            ax.fill_betweenx([y - 0.4, y + 0.4], *side, color="tab:green", alpha=0.07, lw=0)
+            if np.isfinite(r.low):
+                ax.plot([r.low, r.high], [y, y], color=colour, lw=2.5)
+            if np.isfinite(r.estimate):
+                ax.plot(r.estimate, y, "o", color=colour, ms=6)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlim(-span, span)
+        labels = [f"{r.claim} {r.method} {r.kind}: {r.statistic.rsplit(', ', 1)[-1]}" for r in rows.itertuples()]
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit, fontsize=8)
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLOURS.items()]
-    axes.legend(handles=handles, fontsize=8, loc="lower right")
-    axes.set_title("The paper's claims against this study (arrow: claimed sign)")
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="the claimed side of 0"))
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right", bbox_to_anchor=(1, 1.6), ncol=5, frameon=False)
+    fig.suptitle("The paper's claims against this study: estimates and 95% intervals")
     _save(fig, path)
+
+
+def _claim_unit(statistic: str) -> str:
+    if statistic.startswith("steps"):
+        return "steps to unlearn (calibrated)"
+    return "Δ bits/token at the unlearning step" if "bits/token" in statistic else "BLEU drop (points)"
