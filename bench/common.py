@@ -1,7 +1,38 @@
 """What the benchmark scripts share: their standard options, the device and thread set-up,
-and the tag that keeps JSON from different results directories apart."""
-import argparse, json, re, subprocess, time
+the model a script measures (a half and seed of the study), the names of Snakemake's
+benchmark files, and the tag that keeps JSON from different results directories apart.
+
+Result paths come from ``unlearn_study.paths`` (the rules take theirs from there too);
+only the benchmark and log file names below, which the rules spell out themselves, are
+written here.
+"""
+
+import argparse
+import glob
+import json
+import re
+import subprocess
+import time
 from pathlib import Path
+
+# The `benchmark:` and `log:` file names of the rules that declare benchmark files
+# (rules/*.smk), under paths' benchmarks_dir and logs_dir, without the suffix.
+BENCHMARK_JOBS = {
+    "train": "train_{half}_seed{seed}",
+    "score": "score_{half}_seed{seed}",
+    "base_evaluation": "base_evaluation_{half}_seed{seed}",
+    "unlearn": "unlearn_{method}_{forget_set}_seed{seed}",
+}
+
+
+def wildcard_pattern(name: str) -> str:
+    """A regex for the values of one wildcard of the rules' file names."""
+    from unlearn_study import forget_sets
+    from unlearn_study.examples import HALVES
+
+    if name == "forget_set":  # forget_sets.NAME, the one place that knows the format, ungrouped
+        return re.sub(r"\(\?P<\w+>", "(?:", forget_sets.NAME.pattern.removeprefix("^").removesuffix("$"))
+    return {"half": "|".join(HALVES), "seed": r"\d+", "method": r"[a-z0-9_]+"}[name]
 
 
 def parser(doc: str, results: bool = True, threads: bool = False, device_help: str | None = None):
@@ -16,17 +47,108 @@ def parser(doc: str, results: bool = True, threads: bool = False, device_help: s
     return p
 
 
-def study_config(path) -> dict:
-    """The study config at ``path``, validated, with the schema's defaults filled in."""
-    import yaml
-    from unlearn_study.config import validate_config
+def add_model_options(p, config_help: str, half_default: str = "A") -> None:
+    """--config (the study config of --results, overlaying config.yaml), --half and --seed:
+    which of the study's models (one per half and seed) the script measures."""
+    from unlearn_study.examples import HALVES
 
-    return validate_config(yaml.safe_load(Path(path).read_text()))
+    p.add_argument(
+        "--config",
+        default="config.yaml",
+        help=f"{config_help} (overlays config.yaml, as snakemake --configfile does); its first model.seeds "
+        "entry is the default --seed",
+    )
+    p.add_argument("--half", default=None, choices=HALVES, help=f"the model's half (default: {half_default})")
+    p.add_argument("--seed", type=int, default=None, help="the model's seed (default: the first of model.seeds)")
+
+
+def check_forget_set(p, name: str | None) -> None:
+    """Exit with a usage error unless ``name`` (if given) is a forget set name."""
+    from unlearn_study import forget_sets
+
+    if name is not None:
+        try:
+            forget_sets.parse(name)
+        except ValueError as e:
+            p.error(str(e))
+
+
+def study_config(path) -> dict:
+    """The study config at ``path`` overlaying config.yaml, validated (as the Snakefile sees it)."""
+    from unlearn_study.config import load_config
+
+    return load_config(path)
+
+
+def model_paths(a, P, cfg: dict, forget_set: str | None = None) -> tuple[str, int, str, str]:
+    """(half, seed, checkpoint, binarized data dir) of the model the options ask for.
+
+    The half is --half, else that of ``forget_set`` (the model its unlearning jobs start
+    from), else A; the seed is --seed, else the first of the config's model.seeds.
+    """
+    from unlearn_study import forget_sets
+
+    half = a.half or (forget_sets.parse(forget_set).half if forget_set else "A")
+    seed = a.seed if a.seed is not None else cfg["model"]["seeds"][0]
+    checkpoint, data = P.checkpoint.format(half=half, seed=seed), P.data_bin.format(half=half)
+    if not Path(checkpoint).exists():
+        raise SystemExit(f"no model {half}/seed{seed} in the results: {checkpoint} does not exist")
+    return half, seed, checkpoint, data
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A regex matching ``template`` (a paths or BENCHMARK_JOBS template), each wildcard a named group."""
+    out, last = [], 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        name = m.group(1)
+        out.append(re.escape(template[last : m.start()]))
+        out.append(f"(?P<{name}>{wildcard_pattern(name)})")
+        last = m.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("".join(out))
+
+
+def matching(template: str) -> list[tuple[Path, dict]]:
+    """(path, wildcards) of every existing file matching ``template``, sorted by path."""
+    pattern = template_regex(template)
+    found = []
+    literal = re.split(r"\{\w+\}", template)
+    for path in sorted(glob.glob("*".join(glob.escape(part) for part in literal))):
+        m = pattern.fullmatch(path)
+        if m:
+            found.append((Path(path), m.groupdict()))
+    return found
+
+
+def benchmark_job(path) -> tuple[str, dict]:
+    """(rule, wildcards) of a Snakemake benchmark file (by its name, see BENCHMARK_JOBS)."""
+    stem = Path(path).name.removesuffix(".tsv")
+    for rule, template in BENCHMARK_JOBS.items():
+        m = template_regex(template).fullmatch(stem)
+        if m:
+            return rule, m.groupdict()
+    raise ValueError(f"{path}: not a benchmark file of rule {', '.join(BENCHMARK_JOBS)} ({stem!r})")
+
+
+def benchmark_template(P, rule: str) -> str:
+    """The template of ``rule``'s benchmark tsv files in the results of ``P`` (paths.under)."""
+    return f"{P.benchmarks_dir}/{BENCHMARK_JOBS[rule]}.tsv"
+
+
+def benchmark_file(P, rule: str, **wildcards) -> Path:
+    """The benchmark tsv of one job of ``rule``."""
+    return Path(benchmark_template(P, rule).format(**wildcards))
+
+
+def log_file(P, rule: str, **wildcards) -> Path:
+    """The log file of one job of ``rule`` (same name as its benchmark file)."""
+    return Path(f"{P.logs_dir}/{BENCHMARK_JOBS[rule]}.log".format(**wildcards))
 
 
 def setup_torch(args) -> None:
     """Fail now, with a clear message, if --device cuda has no GPU; then set --threads."""
     import torch
+
     from unlearn_study import fairseq_run
 
     fairseq_run.torch_device(args.device)
@@ -38,13 +160,14 @@ def results_tag(results) -> str:
     return "" if Path(results) == Path("results") else "_" + re.sub(r"\W+", "_", str(results)).strip("_")
 
 
-def scoring_subset(results, bench_dir, pairs: int, env: dict):
-    """The first ``pairs`` raw training pairs of the study in ``results``, binarized with its
+def scoring_subset(results, data_dir, bench_dir, pairs: int, env: dict):
+    """The first ``pairs`` raw training pairs of the model data in ``data_dir`` (a half's
+    binarized data, paths' data_bin, of the study in ``results``), binarized with its
     dictionaries as subset "train" of <bench_dir>/scoring_data<tag> (rebuilt only when the
     pair count or data changes). Returns (binarized dir, source lines, target lines)."""
     from unlearn_study import fairseq_run
 
-    data = Path(results) / "data/bin/base"
+    data = Path(data_dir)
     out = Path(bench_dir) / f"scoring_data{results_tag(results)}"
     src = (data / "raw/train.src").read_text().splitlines()[:pairs]
     tgt = (data / "raw/train.tgt").read_text().splitlines()[:pairs]
@@ -54,10 +177,29 @@ def scoring_subset(results, bench_dir, pairs: int, env: dict):
         (out / "raw").mkdir(parents=True, exist_ok=True)
         (out / "raw/pairs.src").write_text("\n".join(src) + "\n")
         (out / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
-        subprocess.run([fairseq_run.cli("fairseq-preprocess"), "--source-lang", "src", "--target-lang", "tgt",
-                        "--trainpref", str(out / "raw/pairs"), "--destdir", str(out), "--srcdict", str(data / "dict.src.txt"),
-                        "--joined-dictionary", "--workers", "1", "--user-dir", fairseq_run.plugin_dir()],
-                       check=True, capture_output=True, env=env)
+        subprocess.run(
+            [
+                fairseq_run.cli("fairseq-preprocess"),
+                "--source-lang",
+                "src",
+                "--target-lang",
+                "tgt",
+                "--trainpref",
+                str(out / "raw/pairs"),
+                "--destdir",
+                str(out),
+                "--srcdict",
+                str(data / "dict.src.txt"),
+                "--joined-dictionary",
+                "--workers",
+                "1",
+                "--user-dir",
+                fairseq_run.plugin_dir(),
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         stamp.write_text(json.dumps({"pairs": pairs, "data": str(data)}))
     return out, src, tgt
 
@@ -65,10 +207,26 @@ def scoring_subset(results, bench_dir, pairs: int, env: dict):
 def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: str) -> list:
     from unlearn_study import fairseq_run
 
-    return [fairseq_run.cli("fairseq-generate"), str(data_dir), "--path", str(checkpoint), "--score-reference",
-            "--gen-subset", "train", "--source-lang", "src", "--target-lang", "tgt",
-            "--required-batch-size-multiple", "1", "--max-tokens", str(max_tokens),
-            "--user-dir", fairseq_run.plugin_dir(), *fairseq_run.device_flags(device)]
+    return [
+        fairseq_run.cli("fairseq-generate"),
+        str(data_dir),
+        "--path",
+        str(checkpoint),
+        "--score-reference",
+        "--gen-subset",
+        "train",
+        "--source-lang",
+        "src",
+        "--target-lang",
+        "tgt",
+        "--required-batch-size-multiple",
+        "1",
+        "--max-tokens",
+        str(max_tokens),
+        "--user-dir",
+        fairseq_run.plugin_dir(),
+        *fairseq_run.device_flags(device),
+    ]
 
 
 def run_fairseq_score_reference(cmd: list, env: dict):
@@ -79,5 +237,9 @@ def run_fairseq_score_reference(cmd: list, env: dict):
     wall = time.perf_counter() - t
     m = re.search(r"Translated ([\d,]+) sentences .* \(([\d.]+) sentences/s", proc.stdout + proc.stderr)
     n = int(m.group(1).replace(",", ""))
-    h = {int(l.split("\t")[0][2:]): float(l.split("\t")[1]) for l in proc.stdout.splitlines() if l.startswith("H-")}
+    h = {
+        int(line.split("\t")[0][2:]): float(line.split("\t")[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("H-")
+    }
     return wall, n / float(m.group(2)), h

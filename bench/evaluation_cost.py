@@ -1,56 +1,83 @@
 """Where unlearning jobs spend their time: generation vs scoring vs optimiser vs other.
 
-Reads <results>/unlearning/<method>/<forget_set>/status.json (generation_s, scoring_s,
-optimiser_s, accumulated by unlearning.unlearn/evaluate) and the Snakemake benchmark
-<results>/benchmarks/unlearn_<method>_<forget_set>.tsv (s = the job's wall time).
+Reads each unlearning job's <results>/unlearning/<method>/<forget_set>/seed<s>/status.json
+(generation_s, scoring_s, optimiser_s, accumulated by unlearning.unlearn/evaluate) and its
+Snakemake benchmark <results>/benchmarks/unlearn_<method>_<forget_set>_seed<s>.tsv (s =
+the job's wall time); paths from unlearn_study.paths and common.BENCHMARK_JOBS.
 other = wall - (generation + scoring + optimiser): python start and imports, model
 load, reading tables, SentencePiece + fairseq encoding, metric computation, writing
 outputs and MLflow logging. "other" is split with the job log's timestamps
-(<results>/logs/unlearn_<method>_<forget_set>.log): 'in-job' = between the first log
-line (fairseq's import message, at model load) and the last 'step N' line, minus the
-three timed parts (model load, encoding, metrics); 'outside' = the rest of the wall
-time (interpreter and Snakemake script start, imports, writing outputs, MLflow).
+(<results>/logs/unlearn_<method>_<forget_set>_seed<s>.log): 'in-job' = between the first
+log line that is not MLflow's (fairseq's import message, at model load) and the last
+'step N' line, minus the three timed parts (model load, encoding, metrics); 'outside' =
+the rest of the wall time (interpreter and Snakemake script start, imports, writing
+outputs, MLflow). The shared step-0 evaluation (rule base_evaluation) runs once per
+model (half and seed); its benchmarks base_evaluation_<half>_seed<s>.tsv are summed.
 With --measure FORGET_SET it also times, on this machine, the parts of one
-evaluation (unlearning.evaluate) of that forget set with the base model: scoring of
-forget set, population, neighbours, test, retain sample, and test translation.
+evaluation (unlearning.evaluate) of that forget set with the model its unlearning jobs
+start from (its half's, --half and --seed change it): scoring of forget set,
+population, neighbours, test, retain sample (unlearning.retain_sample, seeded as the
+jobs do), and test translation.
 """
-import datetime, json, re, shlex, sys
+
+import datetime
+import json
+import re
+import shlex
+import sys
 from pathlib import Path
 
+import common
 import pandas as pd
 
-import common
+from unlearn_study import paths
 
 p = common.parser(__doc__, threads=True, device_help="used by --measure only")
-p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy")
+p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy-r1")
 p.add_argument("--reps", type=int, default=3, help="--measure repetitions (medians)")
-p.add_argument("--config", default="config.yaml", help="--measure batches as this study config does")
+common.add_model_options(p, "--measure batches as this study config does", half_default="the forget set's half")
 a = p.parse_args()
+common.check_forget_set(p, a.measure)
 R = Path(a.results)
+P = paths.under(a.results)
 
 PARTS = ["generation_s", "scoring_s", "optimiser_s", "other_s"]
 
 
 def logged_span(log):
-    """Seconds from the first log line to the last 'step N:' line of unlearning (None if absent)."""
-    stamps = [(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f"), m.group(2))
-              for m in re.finditer(r"^(\S+ \S+) \w+ (\S+): ", log.read_text(errors="replace"), re.M)] if log.exists() else []
+    """Seconds from the first log line that is not MLflow's (unlearn_study.tracking, which may
+    warn before the model is loaded) to the last 'step N:' line of unlearning (None if absent)."""
+    stamps = (
+        [
+            (datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f"), m.group(2))
+            for m in re.finditer(r"^(\S+ \S+) \w+ (\S+): ", log.read_text(errors="replace"), re.M)
+        ]
+        if log.exists()
+        else []
+    )
     steps = [t for t, name in stamps if name == "unlearn_study.unlearning"]
-    return (steps[-1] - stamps[0][0]).total_seconds() if steps else None
+    first = next(t for t, name in stamps if name != "unlearn_study.tracking") if steps else None
+    return (steps[-1] - first).total_seconds() if steps else None
+
 
 rows = []
-for status in sorted(R.glob("unlearning/*/*/status.json")):
-    method, forget_set = status.parent.parent.name, status.parent.name
+for status, job in common.matching(f"{P.unlearn_dir}/status.json"):
     st = json.loads(status.read_text())
-    tsv = R / f"benchmarks/unlearn_{method}_{forget_set}.tsv"
+    tsv = common.benchmark_file(P, "unlearn", **job)
     if not tsv.exists():
-        print(f"skipping {forget_set}: no {tsv}")
+        print(f"skipping {job['method']}/{job['forget_set']}/seed{job['seed']}: no {tsv}")
         continue
     wall = float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
-    row = {"method": method, "forget_set": forget_set, "status": st.get("status"), "wall_s": wall,
-           **{k: float(st[k]) for k in PARTS[:3]}}
+    row = {
+        "method": job["method"],
+        "forget_set": job["forget_set"],
+        "seed": int(job["seed"]),
+        "status": st.get("status"),
+        "wall_s": wall,
+        **{k: float(st[k]) for k in PARTS[:3]},
+    }
     row["other_s"] = wall - sum(row[k] for k in PARTS[:3])
-    span = logged_span(R / f"logs/unlearn_{method}_{forget_set}.log")
+    span = logged_span(common.log_file(P, "unlearn", **job))
     row["other_in_job_s"] = span - sum(row[k] for k in PARTS[:3]) if span is not None else float("nan")
     row["other_outside_s"] = wall - span if span is not None else float("nan")
     rows.append(row)
@@ -61,20 +88,45 @@ total = df[["wall_s", *PARTS, "other_in_job_s", "other_outside_s"]].sum()
 
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(f"{len(df)} unlearning jobs under {R}; shares of each job's wall time (Snakemake benchmark s)\n")
-print(f"{'method/forget_set':<38}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest")
-for r in df.itertuples():
+labels = df["method"] + "/" + df["forget_set"] + "/seed" + df["seed"].astype(str)
+width = max(38, 2 + labels.str.len().max())
+print(
+    f"{'method/forget_set/seed':<{width}}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
+)
+for label, r in zip(labels, df.itertuples()):
     shares = {k: getattr(r, k) / r.wall_s for k in PARTS}
-    print(f"{r.method + '/' + r.forget_set:<38}{r.wall_s:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in shares.values())
-          + f"{100 * r.other_in_job_s / r.wall_s:>7.1f}%{100 * r.other_outside_s / r.wall_s:>7.1f}%"
-          + f"  {max(shares, key=shares.get)[:-2]}")
+    print(
+        f"{label:<{width}}{r.wall_s:>8.1f}"
+        + "".join(f"{100 * v:>6.1f}%" for v in shares.values())
+        + f"{100 * r.other_in_job_s / r.wall_s:>7.1f}%{100 * r.other_outside_s / r.wall_s:>7.1f}%"
+        + f"  {max(shares, key=shares.get)[:-2]}"
+    )
 shares = {k: float(total[k] / total["wall_s"]) for k in [*PARTS, "other_in_job_s", "other_outside_s"]}
-print(f"{'TOTAL':<38}{total['wall_s']:>8.1f}" + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
-      + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:]))
-print("\ntotal seconds: " + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:]) + f" (wall {total['wall_s']:.1f})")
-base_tsv = R / "benchmarks/base_evaluation.tsv"
-base_s = float(pd.read_csv(base_tsv, sep="\t")["s"].iloc[-1]) if base_tsv.exists() else None
-print("shared step-0 evaluation (rule base_evaluation, once for all jobs): "
-      + (f"{base_s:.1f} s wall" if base_s is not None else "none (every job evaluated step 0 itself)"))
+print(
+    f"{'TOTAL':<{width}}{total['wall_s']:>8.1f}"
+    + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
+    + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:])
+)
+print(
+    "\ntotal seconds: "
+    + ", ".join(f"{k[:-2]} {total[k]:.1f}" for k in total.index[1:])
+    + f" (wall {total['wall_s']:.1f})"
+)
+base_jobs = {
+    f"{job['half']}_seed{job['seed']}": float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
+    for tsv, job in common.matching(common.benchmark_template(P, "base_evaluation"))
+}
+base_s = sum(base_jobs.values()) if base_jobs else None
+print(
+    "shared step-0 evaluation (rule base_evaluation, once per model for all its jobs): "
+    + (
+        f"{base_s:.1f} s wall for {len(base_jobs)} models ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in base_jobs.items())
+        + ")"
+        if base_jobs
+        else "none (every job evaluated step 0 itself)"
+    )
+)
 largest = max(PARTS, key=shares.get)
 print(f"largest share overall: {largest[:-2]} ({100 * shares[largest]:.1f}% of unlearning wall time)")
 evaluated = df["generation_s"] + df["scoring_s"]
@@ -82,41 +134,81 @@ print(f"evaluation (generation + scoring) / optimiser steps: {evaluated.sum() / 
 
 
 def measure_eval(name):
-    """Median seconds of each part of one evaluate() call, base model, interleaved --reps times."""
+    """Median seconds of each part of one evaluate() call, the forget set's model, interleaved --reps times."""
     import time
+
     import numpy as np
-    from unlearn_study import examples, jobs, scoring, subword, unlearning
+
+    from unlearn_study import eval_sets, forget_sets, scoring, subword, unlearning
+
     common.setup_torch(a)
     cfg = common.study_config(a.config)
+    kind = forget_sets.parse(name).kind
+    half, seed, checkpoint, data_dir = common.model_paths(a, P, cfg, forget_set=name)
     max_tokens, generation = cfg["scoring"]["max_tokens"], unlearning.Generation(**cfg["unlearning"]["generation"])
-    sp = subword.load(R / "data/subword/spm.model")
-    model = scoring.load_model(R / "models/base/seed1/checkpoint.pt", R / "data/bin/base", device=a.device)
-    pieces = lambda df: subword.with_pieces(df, sp)
-    enc = lambda df: scoring.encode_pairs(model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens)
-    table, forget = pd.read_parquet(R / "scores/examples.parquet"), pd.read_parquet(R / f"forget_sets/{name}.parquet")
-    test, retained = pieces(pd.read_parquet(R / "data/corpus/test.parquet")), pd.read_parquet(R / "data/sets/train_retained.parquet")
-    sets = {"forget": enc(forget), "population": enc(examples.population(table, name.split("-")[0])),
-            "neighbours": enc(pd.read_parquet(R / f"forget_sets/{name}.neighbours.parquet").drop_duplicates("example_id")),
-            "test": enc(test), "retain": enc(pieces(jobs._retain_split(retained, {"seed": 7, "retain_sample": 200})[0]))}
+    sp = subword.load(P.spm)
+    model = scoring.load_model(checkpoint, data_dir, device=a.device)
+
+    def pieces(df):
+        return subword.with_pieces(df, sp)
+
+    def enc(df):
+        return eval_sets.encode(model, df, max_tokens)
+
+    table, forget = pd.read_parquet(P.examples), pd.read_parquet(P.forget_set.format(forget_set=name))
+    retain_eval, _ = eval_sets.retain_split(
+        pd.read_parquet(P.retained), sample=cfg["unlearning"]["retain_sample"], seed=cfg["unlearning"]["seed"]
+    )
+    test = pieces(pd.read_parquet(P.test))
+    evaluated = eval_sets.parts(table, test, pieces(retain_eval), [kind])
+    neighbours = pd.read_parquet(P.neighbours.format(forget_set=name)).drop_duplicates("example_id")
+    sets = {
+        "forget": enc(forget),
+        "population": enc(evaluated[f"population_{kind}"][0]),
+        "neighbours": enc(neighbours),
+        "test": enc(evaluated["test"][0]),
+        "retain": enc(evaluated["retain"][0]),
+    }
     times = {k: [] for k in [*sets, "translate"]}
     for _ in range(a.reps):
         for k, e in sets.items():
-            t = time.perf_counter(); scoring.score(model, e); times[k].append(time.perf_counter() - t)
-        t = time.perf_counter(); unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation); times["translate"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            scoring.score(model, e)
+            times[k].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation)
+        times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
-    print(f"\none evaluation of {name} (base model, {a.device}, {a.threads} thread(s), median of {a.reps}; "
-          f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):")
+    print(
+        f"\none evaluation of {name} (model {half}/seed{seed}, {a.device}, {a.threads} thread(s), median of {a.reps}; "
+        f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):"
+    )
     for k, v in med.items():
         n = len(sets[k]) if k in sets else len(test)
-        print(f"  {k:<11}{n:>6} pairs{v:>8.3f} s" + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})"))
-    return {"pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
+        print(
+            f"  {k:<11}{n:>6} pairs{v:>8.3f} s"
+            + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})")
+        )
+    return {"model": {"half": half, "seed": seed}, "pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
 
 
 measured = measure_eval(a.measure) if a.measure else None
 out = Path(a.bench_dir) / f"evaluation_cost{common.results_tag(a.results)}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps({"command": sys.argv, "jobs": rows, "total_s": {k: float(v) for k, v in total.items()},
-                           "shares": shares, "largest": largest, "base_evaluation_s": base_s,
-                           "measured_evaluation": measured}, indent=1))
+out.write_text(
+    json.dumps(
+        {
+            "command": sys.argv,
+            "jobs": rows,
+            "total_s": {k: float(v) for k, v in total.items()},
+            "shares": shares,
+            "largest": largest,
+            "base_evaluation_s": base_s,
+            "base_evaluation_jobs_s": base_jobs,
+            "measured_evaluation": measured,
+        },
+        indent=1,
+    )
+)
 print(f"wrote {out}")

@@ -1,36 +1,46 @@
 """One gradient-ascent step of the project vs one fairseq-train update, same model and batch.
 
 project : exactly the timed region of unlearning.unlearn (optimiser_s): next batch from
-          batch_cycle, unlearning_loss('gradient_ascent') = -mean sequence_nll (eval mode,
-          dropout off), zero_grad, backward, clip_grad_norm_, Adam step, loss.item().
+          batch_cycle, the loss of methods.create('gradient_ascent') = -mean sequence_nll
+          (eval mode, dropout off), finiteness check, zero_grad, backward, clip_grad_norm_,
+          Adam step, loss.item().
 fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairseq_cli.train
           from the checkpoint's cfg (label-smoothed CE, Adam, clip-norm, inverse_sqrt lr),
           on the same pre-collated batch; timed with dropout as trained (0.1, what
           fairseq-train does) and with dropout off (the same arithmetic as the project step).
-All three are timed interleaved, --reps times after --warmup untimed rounds.
+All three are timed interleaved, --reps times after --warmup untimed rounds. The model
+is the one the forget set's unlearning jobs start from: its half's (--half changes it),
+seed --seed (default: the first of --config's model.seeds).
 """
-import json, os, shlex, sys, time
+
+import json
+import os
+import shlex
+import sys
+import time
 from pathlib import Path
 
+import common
 import numpy as np
 import pandas as pd
 import torch
 
-import common
-from unlearn_study import scoring, unlearning
+from unlearn_study import methods, paths, scoring, unlearning
 
 p = common.parser(__doc__, threads=True)
-p.add_argument("--forget-set", default="id-difficulty-easy")
+p.add_argument("--forget-set", default="id-difficulty-easy-r1")
 p.add_argument("--batch-size", type=int, default=10, help="first N rows of the forget set, then of the pool")
 p.add_argument("--reps", type=int, default=30)
 p.add_argument("--warmup", type=int, default=3)
+common.add_model_options(p, "the study config of --results", half_default="the forget set's half")
 a = p.parse_args()
+common.check_forget_set(p, a.forget_set)
 common.setup_torch(a)
-R = Path(a.results)
-DATA, CKPT = R / "data/bin/base", R / "models/base/seed1/checkpoint.pt"
+P = paths.under(a.results)
+HALF, SEED, CKPT, DATA = common.model_paths(a, P, common.study_config(a.config), forget_set=a.forget_set)
 torch.manual_seed(0)
 
-rows = pd.concat([pd.read_parquet(R / f"forget_sets/{a.forget_set}.parquet"), pd.read_parquet(R / "scores/pool.parquet")])
+rows = pd.concat([pd.read_parquet(P.forget_set.format(forget_set=a.forget_set)), pd.read_parquet(P.pool)])
 rows = rows.drop_duplicates("example_id").head(a.batch_size)
 
 # ---- project: model, optimiser and batch stream as in unlearning.unlearn ----------------
@@ -39,6 +49,8 @@ enc = scoring.encode_pairs(proj.src_dict, proj.tgt_dict, rows["src_pieces"], row
 params = [q for q in proj.model.parameters() if q.requires_grad]
 opt = torch.optim.Adam(params, lr=1e-4)
 stream = unlearning.batch_cycle(enc, proj.tgt_dict, len(enc), np.random.default_rng(7))
+method = methods.create("gradient_ascent")
+forget_tokens = torch.as_tensor(enc.target_lengths + 1, dtype=torch.float32)  # as unlearning.unlearn
 
 
 def sync():
@@ -48,7 +60,8 @@ def sync():
 
 def project_step():
     proj.model.eval()
-    loss = unlearning.unlearning_loss("gradient_ascent", proj, next(stream), None, None, 0.1)
+    batch = next(stream)
+    loss = method.loss(scoring.sequence_nll(proj, batch), forget_tokens=forget_tokens[batch.indices].to(proj.device))
     assert torch.isfinite(loss)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -58,9 +71,9 @@ def project_step():
 
 
 # ---- fairseq: Trainer built from the checkpoint's cfg (as fairseq_cli.train does) ------
-from fairseq import checkpoint_utils, tasks
-from fairseq.modules import FairseqDropout
-from fairseq.trainer import Trainer
+from fairseq import checkpoint_utils, tasks  # noqa: E402 - after the project's own timing
+from fairseq.modules import FairseqDropout  # noqa: E402
+from fairseq.trainer import Trainer  # noqa: E402
 
 state = checkpoint_utils.load_checkpoint_to_cpu(str(CKPT))
 cfg = state["cfg"]
@@ -70,8 +83,13 @@ fs_model, criterion = task.build_model(cfg.model), task.build_criterion(cfg.crit
 fs_model.load_state_dict(state["model"])
 trainer = Trainer(cfg, task, fs_model, criterion)
 b = scoring.collate(list(range(len(enc))), enc.src_tokens, enc.tgt_tokens, proj.tgt_dict.pad(), proj.tgt_dict.eos())
-sample = {"id": b.indices, "nsentences": len(b), "ntokens": int(b.target_mask.sum()), "target": b.target,
-          "net_input": {"src_tokens": b.src_tokens, "src_lengths": b.src_lengths, "prev_output_tokens": b.prev_output_tokens}}
+sample = {
+    "id": b.indices,
+    "nsentences": len(b),
+    "ntokens": int(b.target_mask.sum()),
+    "target": b.target,
+    "net_input": {"src_tokens": b.src_tokens, "src_lengths": b.src_lengths, "prev_output_tokens": b.prev_output_tokens},
+}
 dropouts = [m for m in fs_model.modules() if isinstance(m, FairseqDropout)]
 trained_p = [m.p for m in dropouts]
 
@@ -83,7 +101,11 @@ def fairseq_step(dropout_on):
     assert out is not None and np.isfinite(float(out["loss"]))
 
 
-steps = {"project": project_step, "fairseq_dropout": lambda: fairseq_step(True), "fairseq_no_dropout": lambda: fairseq_step(False)}
+steps = {
+    "project": project_step,
+    "fairseq_dropout": lambda: fairseq_step(True),
+    "fairseq_no_dropout": lambda: fairseq_step(False),
+}
 T = {k: [] for k in steps}
 LOAD = [os.getloadavg()[0]]
 for rep in range(a.warmup + a.reps):
@@ -97,13 +119,19 @@ for rep in range(a.warmup + a.reps):
 
 LOAD.append(os.getloadavg()[0])
 med = {k: float(np.median(v)) for k, v in T.items()}
-ratios = {"project_vs_fairseq_dropout": med["project"] / med["fairseq_dropout"],
-          "project_vs_fairseq_no_dropout": med["project"] / med["fairseq_no_dropout"]}
+ratios = {
+    "project_vs_fairseq_dropout": med["project"] / med["fairseq_dropout"],
+    "project_vs_fairseq_no_dropout": med["project"] / med["fairseq_no_dropout"],
+}
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
-print(f"batch: {len(enc)} pairs from {a.forget_set} ({sample['ntokens']} target tokens incl. EOS, "
-      f"padded {tuple(b.target.shape)}); device={a.device} threads={a.threads}; {a.reps} reps after {a.warmup} warm-up")
-print(f"model: {sum(q.numel() for q in params):,} parameters; 1-min load average {LOAD[0]:.1f} at start, "
-      f"{LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n")
+print(
+    f"batch: {len(enc)} pairs from {a.forget_set}, model {HALF}/seed{SEED} ({sample['ntokens']} target tokens incl. EOS, "
+    f"padded {tuple(b.target.shape)}); device={a.device} threads={a.threads}; {a.reps} reps after {a.warmup} warm-up"
+)
+print(
+    f"model: {sum(q.numel() for q in params):,} parameters; 1-min load average {LOAD[0]:.1f} at start, "
+    f"{LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n"
+)
 print(f"{'step':<22}{'median ms':>10}{'p25 ms':>9}{'p75 ms':>9}")
 for k, v in T.items():
     print(f"{k:<22}{med[k]:>10.1f}{np.percentile(v, 25):>9.1f}{np.percentile(v, 75):>9.1f}")
@@ -112,7 +140,23 @@ for k, v in ratios.items():
     print(f"{k:<32}{v:6.2f}x  (time ratio; target <= 1.2x)")
 out = Path(a.bench_dir) / f"unlearning_step{common.results_tag(a.results)}_t{a.threads}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps({"command": sys.argv, "device": a.device, "threads": a.threads, "batch_size": len(enc),
-                           "target_tokens": sample["ntokens"], "reps": a.reps, "times_ms": T, "median_ms": med,
-                           "ratios": ratios, "loadavg_1min": LOAD}, indent=1))
+out.write_text(
+    json.dumps(
+        {
+            "command": sys.argv,
+            "device": a.device,
+            "threads": a.threads,
+            "forget_set": a.forget_set,
+            "model": {"half": HALF, "seed": SEED},
+            "batch_size": len(enc),
+            "target_tokens": sample["ntokens"],
+            "reps": a.reps,
+            "times_ms": T,
+            "median_ms": med,
+            "ratios": ratios,
+            "loadavg_1min": LOAD,
+        },
+        indent=1,
+    )
+)
 print(f"wrote {out}")

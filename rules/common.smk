@@ -1,6 +1,27 @@
-# Input functions shared by the rules.
+# Shared by the rules: code hashes, resources, input functions.
 
+
+@functools.cache  # asked once per job (a thousand in a large study); the files do not change meanwhile
+def code(script, *modules):
+    """Hash of a stage's script and the project modules it imports (see config.code_hash):
+    a params entry, so that editing the code a stage runs reruns that stage."""
+    return code_hash(Path(workflow.basedir) / "workflow_scripts" / script, *modules)
+
+
+# GPU rules request one GPU unless the config pins them to the CPU.
 GPU = 0 if config["model"]["device"] == "cpu" else 1
+THREADS = config["model"]["threads"]
+
+
+def corpus_params(corpus):
+    """The corpus keys the splits depend on: those of the configured source only."""
+    by_source = {
+        "bible": ["bible_src", "bible_tgt", "valid_books", "test_books"],
+        "files": ["src_file", "tgt_file", "valid_size", "test_size"],
+        "tsv": ["tsv_file", "valid_size", "test_size"],
+    }
+    keys = ["source", *by_source[corpus["source"]], "min_words", "max_words", "max_train_pairs", "seed"]
+    return {key: corpus[key] for key in keys}
 
 
 def user_corpus_files(wildcards):
@@ -8,15 +29,36 @@ def user_corpus_files(wildcards):
     return [f for f in (c["src_file"], c["tgt_file"], c["tsv_file"]) if f and c["source"] != "bible"]
 
 
-def binarize_inputs(wildcards):
-    inputs = {
-        "retained": rules.select_id_sets.output.retained,
-        "valid": rules.prepare_corpus.output.valid,
-        "test": rules.prepare_corpus.output.test,
-        "spm": rules.train_subword.output.model,
-        "dictionary": rules.train_subword.output.dictionary,
+# What a trained model depends on: config model minus the seed list (each job has its
+# seed wildcard) and the resources.
+MODEL_HYPERPARAMETERS = {k: v for k, v in config["model"].items() if k not in ("seeds", "threads", "device")}
+UNLEARNING = config["unlearning"]
+
+
+def in_model(wildcards):
+    """The checkpoint and data of the model an unlearning job starts from: its forget
+    set's half, the job's seed."""
+    half = parse_forget_set(wildcards.forget_set).half
+    return {
+        "checkpoint": P.checkpoint.format(half=half, seed=wildcards.seed),
+        "data": P.data_bin.format(half=half),
+        "base": P.base_evaluation.format(half=half, seed=wildcards.seed),
     }
-    if wildcards.model == "base":
-        inputs["candidates"] = rules.select_id_sets.output.candidates
-        inputs["canaries"] = rules.make_canaries.output.canaries
-    return inputs
+
+
+def method_args(wildcards):
+    """The job's own method's arguments (defaults filled in), not the other methods'."""
+    return methods.arguments(wildcards.method, UNLEARNING["method_args"].get(wildcards.method))
+
+
+def retain_batch_size(wildcards):
+    """Only methods that descend on retained pairs depend on their batch size."""
+    return UNLEARNING["retain_batch_size"] if methods.REGISTRY[wildcards.method].needs_retain else None
+
+
+# The optimisation of every unlearning job (unlearning.Settings without the seed).
+OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_steps", "batch_size", "clip_norm")}
+
+
+# The translation settings that decide the hypotheses (the batch budget only their speed).
+GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}

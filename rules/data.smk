@@ -1,19 +1,19 @@
-# Data: corpus splits, ID sets, subword model, canaries, fairseq binaries.
+# Data: corpus splits, ID sets, subword model, canaries, halves, fairseq binaries.
 
 
 rule prepare_corpus:
     input:
         user_corpus_files,
     output:
-        train=f"{R}/data/corpus/train.parquet",
-        valid=f"{R}/data/corpus/valid.parquet",
-        test=f"{R}/data/corpus/test.parquet",
-        stats=f"{R}/data/corpus/stats.json",
+        train=P.train,
+        valid=P.valid,
+        test=P.test,
+        stats=P.corpus_stats,
     params:
-        corpus=config["corpus"],
-        code=code_hash("jobs:prepare_corpus", "corpus", "io"),
+        corpus=corpus_params(config["corpus"]),
+        code=code("prepare_corpus.py"),
     log:
-        f"{R}/logs/prepare_corpus.log",
+        f"{P.logs_dir}/prepare_corpus.log",
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -24,32 +24,32 @@ rule select_id_sets:
     input:
         train=rules.prepare_corpus.output.train,
     output:
-        candidates=f"{R}/data/sets/id_candidates.parquet",
-        population=f"{R}/data/sets/id_population.parquet",
-        retained=f"{R}/data/sets/train_retained.parquet",
+        candidates=P.id_candidates,
+        population=P.id_population,
+        retained=P.retained,
     params:
-        id_sets=config["id_sets"],
-        code=code_hash("jobs:select_id_sets", "sets", "io"),
+        **config["id_sets"],
+        code=code("select_id_sets.py"),
     log:
-        f"{R}/logs/select_id_sets.log",
+        f"{P.logs_dir}/select_id_sets.log",
     conda:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/select_id_sets.py"
 
 
+# On the training pairs both halves share: no candidate and no population member.
 rule train_subword:
     input:
         retained=rules.select_id_sets.output.retained,
-        candidates=rules.select_id_sets.output.candidates,
     output:
-        model=f"{R}/data/subword/spm.model",
-        dictionary=f"{R}/data/subword/dict.txt",
+        model=P.spm,
+        dictionary=P.dictionary,
     params:
-        subword=config["subword"],
-        code=code_hash("jobs:train_subword", "subword", "io"),
+        **config["subword"],
+        code=code("train_subword.py"),
     log:
-        f"{R}/logs/train_subword.log",
+        f"{P.logs_dir}/train_subword.log",
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -60,28 +60,52 @@ rule make_canaries:
     input:
         spm=rules.train_subword.output.model,
     output:
-        canaries=f"{R}/data/sets/canaries.parquet",
-        population=f"{R}/data/sets/canary_population.parquet",
+        canaries=P.canaries,
+        population=P.canary_population,
     params:
-        canaries=config["canaries"],
-        code=code_hash("jobs:make_canaries", "sets", "subword", "io"),
+        **config["canaries"],
+        code=code("make_canaries.py"),
     log:
-        f"{R}/logs/make_canaries.log",
+        f"{P.logs_dir}/make_canaries.log",
     conda:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/make_canaries.py"
 
 
+rule split_halves:
+    input:
+        candidates=rules.select_id_sets.output.candidates,
+        canaries=rules.make_canaries.output.canaries,
+    output:
+        P.halves,
+    params:
+        seed=config["halves"]["seed"],
+        code=code("split_halves.py"),
+    log:
+        f"{P.logs_dir}/split_halves.log",
+    conda:
+        "../envs/pipeline.yaml"
+    script:
+        "../workflow_scripts/split_halves.py"
+
+
 rule binarize:
     input:
-        unpack(binarize_inputs),
+        retained=rules.select_id_sets.output.retained,
+        candidates=rules.select_id_sets.output.candidates,
+        canaries=rules.make_canaries.output.canaries,
+        halves=rules.split_halves.output[0],
+        valid=rules.prepare_corpus.output.valid,
+        test=rules.prepare_corpus.output.test,
+        spm=rules.train_subword.output.model,
+        dictionary=rules.train_subword.output.dictionary,
     output:
-        directory(f"{R}/data/bin/{{model}}"),
+        directory(P.data_bin),
     params:
-        code=code_hash("jobs:binarize", "binarize", "subword", "fairseq_run", "io"),
+        code=code("binarize.py"),
     log:
-        f"{R}/logs/binarize_{{model}}.log",
+        f"{P.logs_dir}/binarize_{{half}}.log",
     conda:
         "../envs/pipeline.yaml"
     script:

@@ -1,4 +1,5 @@
-# Per-example scores, forget sets and neighbours (METHOD.md, Scores; Forget sets).
+# Per-example scores, the calibration of the unlearning test, forget sets and neighbours
+# (docs/METHOD.md, Scores; Calibrated test; Forget sets).
 
 
 rule example_pool:
@@ -10,13 +11,13 @@ rule example_pool:
         test=rules.prepare_corpus.output.test,
         spm=rules.train_subword.output.model,
     output:
-        f"{R}/scores/pool.parquet",
+        P.pool,
     params:
         test_sample=config["scoring"]["test_sample"],
         seed=config["scoring"]["seed"],
-        code=code_hash("jobs:example_pool", "examples", "subword", "io"),
+        code=code("example_pool.py"),
     log:
-        f"{R}/logs/example_pool.log",
+        f"{P.logs_dir}/example_pool.log",
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -27,20 +28,19 @@ rule score_model:
     input:
         pool=rules.example_pool.output[0],
         checkpoint=rules.train_model.output.checkpoint,
-        data=f"{R}/data/bin/{{model}}",
+        data=P.data_bin,
     output:
-        f"{R}/scores/{{model}}_seed{{seed}}.parquet",
+        P.scores,
     params:
         max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash("jobs:score_model", "scoring", "io"),
-    threads: config["model"]["threads"]
+        code=code("score_model.py"),
+    threads: THREADS
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/score_{{model}}_seed{{seed}}.log",
+        f"{P.logs_dir}/score_{{half}}_seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/score_{{model}}_seed{{seed}}.tsv"
+        f"{P.benchmarks_dir}/score_{{half}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -50,61 +50,69 @@ rule score_model:
 rule example_table:
     input:
         pool=rules.example_pool.output[0],
-        base=expand(f"{R}/scores/base_seed{{seed}}.parquet", seed=SEEDS),
-        reference=expand(f"{R}/scores/reference_seed{{seed}}.parquet", seed=SEEDS),
+        halves=rules.split_halves.output[0],
+        scores=expand(P.scores, half=HALVES, seed=SEEDS),
     output:
-        table=f"{R}/scores/examples.parquet",
+        table=P.examples,
         mem_vs_diff=report(
-            f"{R}/figures/memorisation_vs_difficulty.png",
+            f"{P.figures_dir}/memorisation_vs_difficulty.png",
             caption="../report/memorisation_vs_difficulty.rst",
             category="Scores before unlearning",
         ),
         exposure=report(
-            f"{R}/figures/exposure_by_repetition.png",
+            f"{P.figures_dir}/exposure_by_repetition.png",
             caption="../report/exposure_by_repetition.rst",
             category="Scores before unlearning",
         ),
     params:
-        code=code_hash("jobs:example_table", "examples", "metrics", "plots", "io"),
+        models=expand("{half}:{seed}", half=HALVES, seed=SEEDS),
+        code=code("example_table.py"),
     log:
-        f"{R}/logs/example_table.log",
+        f"{P.logs_dir}/example_table.log",
     conda:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/example_table.py"
 
 
-rule select_forget_sets:
+rule calibrate:
     input:
         table=rules.example_table.output.table,
     output:
-        expand(f"{R}/forget_sets/{{name}}.parquet", name=FORGET_SETS),
+        P.calibration,
     params:
-        forget_sets=config["forget_sets"],
-        names=FORGET_SETS,
-        code=code_hash("jobs:select_forget_sets", "forget_sets", "io"),
+        kinds=config["forget_sets"]["kinds"],
+        alpha=UNLEARNING["alpha"],
+        **UNLEARNING["calibration"],
+        bootstrap=config["claims"]["bootstrap"],
+        level=config["claims"]["level"],
+        code=code("calibrate.py"),
     log:
-        f"{R}/logs/select_forget_sets.log",
+        f"{P.logs_dir}/calibrate.log",
     conda:
         "../envs/pipeline.yaml"
     script:
-        "../workflow_scripts/select_forget_sets.py"
+        "../workflow_scripts/calibrate.py"
 
 
-rule find_neighbours:
+# One job per forget set: the set, then each member's nearest trained and never-trained
+# neighbours.
+rule select_forget_set:
     input:
-        forget=f"{R}/forget_sets/{{forget_set}}.parquet",
         table=rules.example_table.output.table,
         retained=rules.select_id_sets.output.retained,
         spm=rules.train_subword.output.model,
     output:
-        f"{R}/forget_sets/{{forget_set}}.neighbours.parquet",
+        forget=P.forget_set,
+        neighbours=P.neighbours,
     params:
+        size=config["forget_sets"]["size"],
+        seed=config["forget_sets"]["seed"],
         k=config["neighbours"]["k"],
-        code=code_hash("jobs:find_neighbours", "examples", "neighbours", "subword", "io"),
+        code=code("select_forget_set.py"),
     log:
-        f"{R}/logs/neighbours_{{forget_set}}.log",
+        f"{P.logs_dir}/select_forget_set_{{forget_set}}.log",
     conda:
         "../envs/pipeline.yaml"
     script:
-        "../workflow_scripts/find_neighbours.py"
+        "../workflow_scripts/select_forget_set.py"

@@ -1,24 +1,23 @@
-# Training of the base model (sees every forget candidate) and the reference model
-# (never sees one), one job per model and seed.
+# Training: one model per half and seed, on the shared training pairs plus its half's
+# candidates (docs/METHOD.md, Models).
 
 
 rule train_model:
     input:
-        data=f"{R}/data/bin/{{model}}",
+        data=P.data_bin,
     output:
-        checkpoint=f"{R}/models/{{model}}/seed{{seed}}/checkpoint.pt",
-        epochs=f"{R}/models/{{model}}/seed{{seed}}/epochs.json",
+        checkpoint=P.checkpoint,
+        training=P.training,
     params:
-        model=config["model"],
-        save_dir=lambda wc: f"{R}/models/{wc.model}/seed{wc.seed}/fairseq",
-        code=code_hash("jobs:train_model", "training", "fairseq_run", "io"),
-    threads: config["model"]["threads"]
+        hyper=MODEL_HYPERPARAMETERS,
+        code=code("train_model.py"),
+    threads: THREADS
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/train_{{model}}_seed{{seed}}.log",
+        f"{P.logs_dir}/train_{{half}}_seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/train_{{model}}_seed{{seed}}.tsv"
+        f"{P.benchmarks_dir}/train_{{half}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
     script:

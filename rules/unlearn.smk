@@ -1,35 +1,33 @@
-# Unlearning each forget set with each method, then the study's summary.
+# Unlearning each forget set with each method from each unlearnt seed of its half's
+# model, then the study's summary and claims.
 
 
-# Step 0 of every unlearning job evaluates the same base model on the same populations,
-# test set and retain sample: computed once here, read by every job.
+# Step 0 of every unlearning job evaluates its starting model on the populations, the
+# test set and the retain sample: computed once per model here, read by every job.
 rule base_evaluation:
     input:
-        checkpoint=f"{R}/models/base/seed{SEEDS[0]}/checkpoint.pt",
-        data=f"{R}/data/bin/base",
+        checkpoint=P.checkpoint,
+        data=P.data_bin,
         spm=rules.train_subword.output.model,
         table=rules.example_table.output.table,
         test=rules.prepare_corpus.output.test,
         retained=rules.select_id_sets.output.retained,
     output:
-        f"{R}/unlearning/base_evaluation.parquet",
+        P.base_evaluation,
     params:
         kinds=config["forget_sets"]["kinds"],
-        retain={k: config["unlearning"][k] for k in ("seed", "retain_sample")},
-        generation=config["unlearning"]["generation"],
+        retain_sample=UNLEARNING["retain_sample"],
+        seed=UNLEARNING["seed"],
+        generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash(
-            "jobs:base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "jobs:_encode", "examples",
-            "subword", "unlearning", "scoring", "io",
-        ),
-    threads: config["model"]["threads"]
+        code=code("base_evaluation.py"),
+    threads: THREADS
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/base_evaluation.log",
+        f"{P.logs_dir}/base_evaluation_{{half}}_seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/base_evaluation.tsv"
+        f"{P.benchmarks_dir}/base_evaluation_{{half}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
     script:
@@ -38,69 +36,99 @@ rule base_evaluation:
 
 rule unlearn:
     input:
-        checkpoint=f"{R}/models/base/seed{SEEDS[0]}/checkpoint.pt",
-        data=f"{R}/data/bin/base",
+        unpack(in_model),
         spm=rules.train_subword.output.model,
         table=rules.example_table.output.table,
-        forget=f"{R}/forget_sets/{{forget_set}}.parquet",
-        neighbours=rules.find_neighbours.output[0],
+        forget=rules.select_forget_set.output.forget,
+        neighbours=rules.select_forget_set.output.neighbours,
         test=rules.prepare_corpus.output.test,
         retained=rules.select_id_sets.output.retained,
-        base=rules.base_evaluation.output[0],
     output:
-        examples=f"{R}/unlearning/{{method}}/{{forget_set}}/examples.parquet",
-        steps=f"{R}/unlearning/{{method}}/{{forget_set}}/steps.parquet",
-        status=f"{R}/unlearning/{{method}}/{{forget_set}}/status.json",
+        examples=f"{P.unlearn_dir}/examples.parquet",
+        steps=f"{P.unlearn_dir}/steps.parquet",
+        translations=f"{P.unlearn_dir}/translations.parquet",
+        status=f"{P.unlearn_dir}/status.json",
     params:
-        unlearning=config["unlearning"],
+        method_args=method_args,
+        settings=OPTIMISATION,
+        retain_batch_size=retain_batch_size,
+        retain_sample=UNLEARNING["retain_sample"],
+        seed=UNLEARNING["seed"],
+        generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
-        device=config["model"]["device"],
-        code=code_hash(
-            "jobs:unlearn", "jobs:_read_base_evaluation", "jobs:_retain_split", "jobs:_base_parts", "examples",
-            "jobs:_encode", "subword", "unlearning", "scoring", "metrics", "io",
-        ),
-    threads: config["model"]["threads"]
+        code=lambda wc: code("unlearn.py", methods.module_of(wc.method)),
+    threads: THREADS
     resources:
         gpu=GPU,
     log:
-        f"{R}/logs/unlearn_{{method}}_{{forget_set}}.log",
+        f"{P.logs_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/unlearn_{{method}}_{{forget_set}}.tsv"
+        f"{P.benchmarks_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/unlearn.py"
 
 
+def unlearning_outputs(name):
+    return expand(f"{P.unlearn_dir}/{name}.parquet", method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
+
+
 rule summarise:
     input:
-        steps=expand(f"{R}/unlearning/{{method}}/{{name}}/steps.parquet", method=METHODS, name=FORGET_SETS),
-        examples=expand(f"{R}/unlearning/{{method}}/{{name}}/examples.parquet", method=METHODS, name=FORGET_SETS),
+        steps=unlearning_outputs("steps"),
+        examples=unlearning_outputs("examples"),
+        translations=unlearning_outputs("translations"),
+        table=rules.example_table.output.table,
+        calibration=rules.calibrate.output[0],
+        training=expand(P.training, half=HALVES, seed=UNLEARN_SEEDS),
+        base=expand(P.base_evaluation, half=HALVES, seed=UNLEARN_SEEDS),
+        test=rules.prepare_corpus.output.test,
     output:
-        steps=f"{R}/summary/steps.parquet",
-        examples=f"{R}/summary/examples.parquet",
-        table=f"{R}/summary/forget_sets.parquet",
-        agreement=f"{R}/summary/agreement.parquet",
-        markdown=report(f"{R}/summary/summary.md", caption="../report/summary.rst", category="Summary"),
-        curves=report(f"{R}/figures/metric_curves.png", caption="../report/metric_curves.rst", category="Unlearning"),
-        tradeoff=report(f"{R}/figures/tradeoff.png", caption="../report/tradeoff.rst", category="Unlearning"),
+        steps=f"{P.summary_dir}/steps.parquet",
+        examples=f"{P.summary_dir}/examples.parquet",
+        table=f"{P.summary_dir}/forget_sets.parquet",
+        groups=f"{P.summary_dir}/groups.parquet",
+        models=f"{P.summary_dir}/models.parquet",
+        agreement=f"{P.summary_dir}/agreement.parquet",
+        claims=f"{P.summary_dir}/claims.parquet",
+        claims_markdown=report(f"{P.summary_dir}/claims.md", caption="../report/claims.rst", category="Summary"),
+        markdown=report(f"{P.summary_dir}/summary.md", caption="../report/summary.rst", category="Summary"),
+        claims_figure=report(
+            f"{P.figures_dir}/claims.png", caption="../report/claims_figure.rst", category="Summary"
+        ),
+        curves=report(
+            f"{P.figures_dir}/metric_curves.png", caption="../report/metric_curves.rst", category="Unlearning"
+        ),
+        calibrated=report(
+            f"{P.figures_dir}/indistinguishable_share.png",
+            caption="../report/indistinguishable_share.rst",
+            category="Unlearning",
+        ),
+        bleu=report(f"{P.figures_dir}/bleu_by_step.png", caption="../report/bleu_by_step.rst", category="Unlearning"),
+        tradeoff=report(f"{P.figures_dir}/tradeoff.png", caption="../report/tradeoff.rst", category="Unlearning"),
         tradeoff_difficulty=report(
-            f"{R}/figures/tradeoff_difficulty.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
+            f"{P.figures_dir}/tradeoff_difficulty.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
         ),
         tradeoff_memorisation=report(
-            f"{R}/figures/tradeoff_memorisation.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
+            f"{P.figures_dir}/tradeoff_memorisation.png",
+            caption="../report/tradeoff_bucket.rst",
+            category="Unlearning",
         ),
         neighbours=report(
-            f"{R}/figures/neighbour_effect.png", caption="../report/neighbour_effect.rst", category="Unlearning"
+            f"{P.figures_dir}/neighbour_effect.png", caption="../report/neighbour_effect.rst", category="Unlearning"
         ),
         steps_to_unlearn=report(
-            f"{R}/figures/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
+            f"{P.figures_dir}/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
         ),
     params:
-        tau=config["unlearning"]["tau"],
-        code=code_hash("jobs:summarise", "summary", "metrics", "plots", "io"),
+        tau=UNLEARNING["tau"],
+        alpha=UNLEARNING["alpha"],
+        claims=config["claims"],
+        models=expand("{half}:{seed}", half=HALVES, seed=UNLEARN_SEEDS),
+        code=code("summarise.py"),
     log:
-        f"{R}/logs/summarise.log",
+        f"{P.logs_dir}/summarise.log",
     conda:
         "../envs/pipeline.yaml"
     script:

@@ -1,7 +1,7 @@
 """Shared fixtures: a real tiny fairseq translation model trained on CPU in seconds."""
+
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
@@ -33,9 +33,7 @@ def run_cli(name: str, *args, cwd=None) -> subprocess.CompletedProcess:
     cmd = [fairseq_cli(name), *map(str, args)]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 
@@ -78,9 +76,7 @@ class TinyModel:
         return read_lines(self.raw(split, SRC_LANG)), read_lines(self.raw(split, TGT_LANG))
 
 
-def build_tiny_model(
-    root: Path, seed: int = 1, max_epoch: int = 25, extra_train_args: tuple = ()
-) -> TinyModel:
+def build_tiny_model(root: Path, seed: int = 1, max_epoch: int = 25, extra_train_args: tuple = ()) -> TinyModel:
     """Write synthetic data, binarize it and train a tiny transformer under ``root``.
 
     ``extra_train_args`` are appended to the fairseq-train command (later flags win).
@@ -103,37 +99,91 @@ def build_tiny_model(
 
     run_cli(
         "fairseq-preprocess",
-        "--source-lang", SRC_LANG, "--target-lang", TGT_LANG,
-        "--trainpref", raw_dir / "train", "--validpref", raw_dir / "valid",
-        "--testpref", raw_dir / "test",
-        "--destdir", data_dir,
-        "--joined-dictionary", "--srcdict", dict_path,
-        "--workers", "1",
-        "--user-dir", PLUGIN_DIR,
+        "--source-lang",
+        SRC_LANG,
+        "--target-lang",
+        TGT_LANG,
+        "--trainpref",
+        raw_dir / "train",
+        "--validpref",
+        raw_dir / "valid",
+        "--testpref",
+        raw_dir / "test",
+        "--destdir",
+        data_dir,
+        "--joined-dictionary",
+        "--srcdict",
+        dict_path,
+        "--workers",
+        "1",
+        "--user-dir",
+        PLUGIN_DIR,
     )
     run_cli(
-        "fairseq-train", data_dir,
-        "--cpu", "--task", "translation",
-        "--source-lang", SRC_LANG, "--target-lang", TGT_LANG,
-        "--arch", "transformer",
-        "--encoder-layers", "1", "--decoder-layers", "1",
-        "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
-        "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64",
-        "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-        "--max-source-positions", "64", "--max-target-positions", "64",
-        "--share-all-embeddings", "--dropout", "0.1",
-        "--optimizer", "adam", "--lr", "5e-3",
-        "--criterion", "cross_entropy",
-        "--max-tokens", "120", "--max-epoch", str(max_epoch),
+        "fairseq-train",
+        data_dir,
+        "--cpu",
+        "--task",
+        "translation",
+        "--source-lang",
+        SRC_LANG,
+        "--target-lang",
+        TGT_LANG,
+        "--arch",
+        "transformer",
+        "--encoder-layers",
+        "1",
+        "--decoder-layers",
+        "1",
+        "--encoder-embed-dim",
+        "32",
+        "--decoder-embed-dim",
+        "32",
+        "--encoder-ffn-embed-dim",
+        "64",
+        "--decoder-ffn-embed-dim",
+        "64",
+        "--encoder-attention-heads",
+        "2",
+        "--decoder-attention-heads",
+        "2",
+        "--max-source-positions",
+        "64",
+        "--max-target-positions",
+        "64",
+        "--share-all-embeddings",
+        "--dropout",
+        "0.1",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "5e-3",
+        "--criterion",
+        "cross_entropy",
+        "--max-tokens",
+        "120",
+        "--max-epoch",
+        str(max_epoch),
         # fairseq's default multiple (8) silently drops a last, smaller batch
         # (facebookresearch/fairseq#5036); 1 keeps every pair
-        "--required-batch-size-multiple", "1",
-        "--save-dir", save_dir,
+        "--required-batch-size-multiple",
+        "1",
+        "--save-dir",
+        save_dir,
         "--disable-validation",  # no per-epoch validation / checkpoint_best (halves time)
-        "--no-epoch-checkpoints", "--no-save-optimizer-state",
-        "--num-workers", "0", "--seed", str(seed),
-        "--log-format", "simple", "--log-interval", "100", "--no-progress-bar",
-        "--user-dir", PLUGIN_DIR,
+        "--no-epoch-checkpoints",
+        "--no-save-optimizer-state",
+        "--num-workers",
+        "0",
+        "--seed",
+        str(seed),
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "100",
+        "--no-progress-bar",
+        "--user-dir",
+        PLUGIN_DIR,
         *extra_train_args,
     )
     checkpoint = save_dir / "checkpoint_last.pt"

@@ -2,8 +2,19 @@ import pytest
 
 from unlearn_study import corpus
 
-BIBLE = dict(source="bible", bible_src="4", bible_tgt="e", valid_books=[31, 56, 65], test_books=[8, 32, 57],
-             min_words=1, max_words=50, max_train_pairs=None, seed=1, valid_size=1, test_size=1)
+BIBLE = dict(
+    source="bible",
+    bible_src="4",
+    bible_tgt="e",
+    valid_books=[31, 56, 65],
+    test_books=[8, 32, 57],
+    min_words=1,
+    max_words=50,
+    max_train_pairs=None,
+    seed=1,
+    valid_size=1,
+    test_size=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +80,14 @@ def test_random_split_of_document_free_corpus(tmp_path):
     lines = [f"sentence {i}" for i in range(50)]
     (tmp_path / "x.src").write_text("\n".join(lines) + "\n")
     (tmp_path / "x.tgt").write_text("\n".join(s.upper() for s in lines) + "\n")
-    cfg = dict(BIBLE, source="files", src_file=str(tmp_path / "x.src"), tgt_file=str(tmp_path / "x.tgt"),
-               valid_size=5, test_size=5)
+    cfg = dict(
+        BIBLE,
+        source="files",
+        src_file=str(tmp_path / "x.src"),
+        tgt_file=str(tmp_path / "x.tgt"),
+        valid_size=5,
+        test_size=5,
+    )
     splits, counts = corpus.prepare(cfg)
     assert (len(splits["train"]), len(splits["valid"]), len(splits["test"])) == (40, 5, 5)
     with pytest.raises(corpus.CorpusError, match="fewer than corpus.test_size"):

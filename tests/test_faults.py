@@ -1,4 +1,5 @@
 """Faults: tracking failures, parallel logging, interrupted writes and training."""
+
 import multiprocessing
 import os
 import signal
@@ -17,9 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_unreachable_tracking_server_fails_before_any_job(tmp_path):
     env = dict(os.environ, MLFLOW_TRACKING_URI="http://127.0.0.1:9")  # nothing listens on port 9
-    run = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "--configfile",
-                          "config/tiny.yaml", "--config", f"results_dir={tmp_path / 'results'}"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "--cores",
+            "1",
+            "--configfile",
+            "config/tiny.yaml",
+            "--config",
+            f"results_dir={tmp_path / 'results'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0
     assert "MLflow tracking server http://127.0.0.1:9 (MLFLOW_TRACKING_URI) is unreachable" in run.stdout + run.stderr
     assert not (tmp_path / "results" / "data").exists()
@@ -75,12 +89,28 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
 
 def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
     """Kill fairseq-train after its first checkpoint; the rerun continues from it."""
-    cfg = dict(arch="transformer", embed_dim=32, ffn_dim=64, layers=1, heads=2, dropout=0.0, label_smoothing=0.0,
-               lr=0.003, warmup_updates=10, max_tokens=200, max_epoch=8, clip_norm=1.0, threads=1, device="cpu")
+    cfg = dict(
+        arch="transformer",
+        embed_dim=32,
+        ffn_dim=64,
+        layers=1,
+        heads=2,
+        dropout=0.0,
+        label_smoothing=0.0,
+        lr=0.003,
+        warmup_updates=10,
+        max_tokens=200,
+        max_update=120,
+        patience=50,
+        clip_norm=1.0,
+    )
     save_dir, log = tmp_path / "ckpt", tmp_path / "train.log"
-    script = (f"from pathlib import Path; from unlearn_study import training; "
-              f"training.train({cfg!r}, Path({str(tiny_model.data_dir)!r}), Path({str(save_dir)!r}), 1, "
-              f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'epochs.json')!r}), Path({str(log)!r}))")
+    script = (
+        f"from pathlib import Path; from unlearn_study import training; "
+        f"training.train({cfg!r}, Path({str(tiny_model.data_dir)!r}), Path({str(save_dir)!r}), 1, "
+        f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'training.json')!r}), Path({str(log)!r}), "
+        "device='cpu')"
+    )
     first = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     deadline = time.time() + 240
     while not (save_dir / "checkpoint_last.pt").exists() and time.time() < deadline and first.poll() is None:
@@ -97,28 +127,46 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
     assert text.count("begin training epoch 1\n") == 1  # the second run did not start over
     import json
 
-    epochs = json.loads((tmp_path / "epochs.json").read_text())
-    assert [e["epoch"] for e in epochs] == list(range(1, 9))
+    summary = json.loads((tmp_path / "training.json").read_text())
+    assert [e["epoch"] for e in summary["epochs"]] == list(range(1, summary["epochs_trained"] + 1))
+    assert summary["updates"] == 120 and summary["stopped_by"] == "max_update"
+    assert summary["best_valid_loss"] == min(e["valid_loss"] for e in summary["epochs"])
+
+
+def test_training_says_why_it_stopped():
+    from unlearn_study.training import stopping
+
+    epochs = [{"epoch": 1, "train_num_updates": 40.0}, {"epoch": 2, "train_num_updates": 80.0}]
+    log = "... | INFO | fairseq_cli.train | early stop since valid performance hasn't improved for last 2 runs\n"
+    assert stopping(log, epochs, max_update=1000) == "patience"
+    assert stopping("done training", epochs, max_update=80) == "max_update"
+    assert stopping("killed", epochs, max_update=1000) == "unknown"
 
 
 def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):
     """An unlearning job reads the shared step-0 values only if they cover exactly its rows."""
     import pandas as pd
 
-    from unlearn_study import jobs
+    from unlearn_study import eval_sets
 
     population = pd.DataFrame({"example_id": ["p0", "p1"]})
     test, retain = pd.DataFrame({"pair_id": [10, 11]}), pd.DataFrame({"pair_id": [20]})
-    base = pd.DataFrame({"part": ["population_id"] * 2 + ["test"] * 2 + ["retain"], "id": ["p0", "p1", "10", "11", "20"],
-                         "bpt": [1.0, 2.0, 3.0, 4.0, 5.0], "hypothesis": [None, None, "a", "b", None]})
+    base = pd.DataFrame(
+        {
+            "part": ["population_id"] * 2 + ["test"] * 2 + ["retain"],
+            "id": ["p0", "p1", "10", "11", "20"],
+            "bpt": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "hypothesis": [None, None, "a", "b", None],
+        }
+    )
     path = tmp_path / "base_evaluation.parquet"
     base.to_parquet(path)
     parts = {"population_id": (population, "example_id"), "test": (test, "pair_id"), "retain": (retain, "pair_id")}
-    values = jobs._read_base_evaluation(path, parts, "id")
+    values = eval_sets.read_base_evaluation(path, parts, "id")
     assert values.population_bpt["id"].tolist() == [1.0, 2.0] and values.hypotheses == ["a", "b"]
     parts["retain"] = (pd.DataFrame({"pair_id": [21]}), "pair_id")  # e.g. a different retain sample
     with pytest.raises(ValueError, match="part 'retain' does not hold the rows this job evaluates"):
-        jobs._read_base_evaluation(path, parts, "id")
+        eval_sets.read_base_evaluation(path, parts, "id")
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")

@@ -5,8 +5,8 @@ import pytest
 
 from unlearn_study import metrics as m
 
-
 # --- lme ---------------------------------------------------------------------
+
 
 def test_lme_two_seeds_by_hand():
     # mean probability (2^-1 + 2^-3) / 2 = 0.3125
@@ -64,6 +64,7 @@ def test_rank_exposure_matches_naive_loop_on_large_input():
 
 # --- skew-normal exposure ----------------------------------------------------
 
+
 def test_skewnorm_exposure_monotone_and_close_to_rank_in_bulk():
     rng = np.random.default_rng(1)
     pop = rng.normal(4.0, 0.5, 100_000)
@@ -74,8 +75,7 @@ def test_skewnorm_exposure_monotone_and_close_to_rank_in_bulk():
     assert np.all(np.isfinite(ex))
     assert np.all(np.diff(ex) < 0)
     bulk = np.quantile(pop, [0.02, 0.1, 0.3, 0.5, 0.8])
-    np.testing.assert_allclose(m.skewnorm_exposure(bulk, params),
-                               m.rank_exposure(bulk, pop), atol=0.05)
+    np.testing.assert_allclose(m.skewnorm_exposure(bulk, params), m.rank_exposure(bulk, pop), atol=0.05)
     # far tail: extrapolates beyond log2 |R| (~16.6 bits)
     assert m.skewnorm_exposure(np.array([0.0]), params)[0] > 30
 
@@ -86,6 +86,7 @@ def test_fit_skewnorm_zero_variance_raises():
 
 
 # --- generalised / relative exposure ----------------------------------------
+
 
 def test_generalised_exposure_several_seeds():
     ref = np.array([[10.0, 12.0], [5.0, 5.0]])
@@ -110,6 +111,7 @@ def test_relative_exposure_by_hand():
 
 # --- terciles ----------------------------------------------------------------
 
+
 def test_terciles_one_to_nine():
     out = m.terciles(np.arange(1, 10))
     assert out.dtype == object
@@ -132,20 +134,18 @@ def test_terciles_too_few():
 
 # --- steps to unlearn --------------------------------------------------------
 
+
 def test_steps_to_unlearn():
     steps = np.array([0, 10, 20, 40])
-    genex = np.array([[5.0, 5.0, 0.0, 3.0],
-                      [2.0, 6.0, 1.0, np.nan],
-                      [-1.0, 7.0, 2.0, 1.0],
-                      [3.0, 8.0, 3.0, 0.5]])
+    genex = np.array([[5.0, 5.0, 0.0, 3.0], [2.0, 6.0, 1.0, np.nan], [-1.0, 7.0, 2.0, 1.0], [3.0, 8.0, 3.0, 0.5]])
     out = m.steps_to_unlearn(steps, genex)
     np.testing.assert_array_equal(out, [20.0, np.nan, 0.0, np.nan])
-    np.testing.assert_array_equal(m.steps_to_unlearn(steps, genex, tau=1.0),
-                                  [20.0, np.nan, 0.0, 20.0])
+    np.testing.assert_array_equal(m.steps_to_unlearn(steps, genex, tau=1.0), [20.0, np.nan, 0.0, 20.0])
     assert m.steps_to_unlearn(steps, genex[:, 0]) == 20.0
 
 
 # --- agreement ---------------------------------------------------------------
+
 
 def test_agreement_monotone_and_nan_safe():
     x = np.array([1.0, 2.0, 3.0, np.nan, 5.0])

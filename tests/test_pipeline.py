@@ -1,27 +1,45 @@
 """Integration: the tiny config through Snakemake on CPU (a few minutes)."""
+
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from unlearn_study.config import load_config
+from unlearn_study.forget_sets import forget_set_names
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TINY = load_config(ROOT / "config" / "tiny.yaml")
+FORGET_SETS = forget_set_names(TINY)
+METHODS = TINY["unlearning"]["methods"]
 pytestmark = pytest.mark.integration
 
 
-def snakemake(results: Path, *args: str, extra_config: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    results: Path, *args: str, extra_config: dict | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     configs = ["config/tiny.yaml"]
     override = results.parent / f"override-{results.name}.yaml"
     override.write_text(yaml.safe_dump({"results_dir": str(results), **(extra_config or {})}))
     configs.append(str(override))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # 4 cores: up to 4 jobs at once write to the same sqlite tracking database.
-    return subprocess.run([SNAKEMAKE, "--cores", "4", "--configfile", *configs, *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "4", "--configfile", *configs, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
@@ -44,32 +62,42 @@ def tiny_run(tmp_path_factory):
 
 
 def test_outputs_exist(tiny_run):
-    for model in ("base", "reference"):
-        assert (tiny_run / f"models/{model}/seed1/checkpoint.pt").stat().st_size > 0
-        assert (tiny_run / f"benchmarks/train_{model}_seed1.tsv").exists()
-    for name in ("id_candidates", "id_population", "canaries", "canary_population"):
+    for half in ("A", "B"):
+        assert (tiny_run / f"models/{half}/seed1/checkpoint.pt").stat().st_size > 0
+        assert (tiny_run / f"benchmarks/train_{half}_seed1.tsv").exists()
+        training = json.loads((tiny_run / f"models/{half}/seed1/training.json").read_text())
+        assert training["stopped_by"] in ("patience", "max_update") and training["best_epoch"] >= 1
+    for name in ("id_candidates", "id_population", "canaries", "canary_population", "halves"):
         assert (tiny_run / f"data/sets/{name}.parquet").exists()
 
 
-def test_mlflow_holds_parent_and_child_runs_with_metrics(tiny_run):
+def test_mlflow_holds_the_invocation_and_one_run_per_job(tiny_run):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents = [r for r in runs if "invocation_run_id" not in r.data.tags]
+    children = [r for r in runs if "invocation_run_id" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
-    # Every job of the run has its run: parallel jobs lost none (rule `all` runs no code).
-    assert len(children) == 31
+    assert {r.data.tags["invocation_run_id"] for r in children} == {parents[0].info.run_id}
+    # Every job of the run has its run (one log file each): parallel jobs lost none.
+    assert len(children) == len(list((tiny_run / "logs").glob("*.log")))
     train = [r for r in children if r.data.tags["rule"] == "train_model"]
-    assert sorted(r.data.tags["wildcards"] for r in train) == ["model=base,seed=1", "model=reference,seed=1"]
+    assert sorted(r.data.tags["wildcards"] for r in train) == ["half=A,seed=1", "half=B,seed=1"]
     for r in train:
         assert {"config_hash", "git_commit"} <= set(r.data.tags)
-        history = client.get_metric_history(r.info.run_id, "train_loss")
-        assert [m.step for m in history] == [1, 2, 3]
+        epochs = [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")]
+        assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= 2
         assert "valid_loss" in r.data.metrics
+    verdicts = {k: v for k, v in parents[0].data.tags.items() if k.startswith("claim.")}
+    claims = pd.read_parquet(tiny_run / "summary/claims.parquet")
+    assert len(verdicts) == len(claims) and set(verdicts.values()) <= {
+        "supported",
+        "contradicted",
+        "inconclusive",
+        "not assessed",
+    }
 
 
 def test_no_temporary_files_are_left(tiny_run):
@@ -82,13 +110,10 @@ def test_dry_run_afterwards_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in run.stdout + run.stderr
 
 
-def test_canary_change_retrains_base_but_not_reference(tiny_run):
-    run = snakemake(tiny_run, "-n", extra_config={"canaries": {"per_level": 13}})
-    assert run.returncode == 0, run.stderr
-    jobs = scheduled_jobs(run.stdout + run.stderr)
-    assert ("train_model", "model=base, seed=1") in jobs
-    assert ("train_model", "model=reference, seed=1") not in jobs
-    assert ("binarize", "model=reference") not in jobs
+def test_canary_change_retrains_both_halves_but_keeps_the_shared_data(tiny_run):
+    rules = {rule for rule, _ in scheduled(tiny_run, {"canaries": {"per_level": 19}})}
+    assert {"make_canaries", "split_halves", "binarize", "train_model"} <= rules
+    assert not rules & {"prepare_corpus", "select_id_sets", "train_subword"}
 
 
 def test_malformed_config_fails_before_any_job(tmp_path):
@@ -99,41 +124,94 @@ def test_malformed_config_fails_before_any_job(tmp_path):
     assert not results.exists()
 
 
-def test_example_table_and_figures(tiny_run):
-    import pandas as pd
-
+def test_in_out_scores_and_the_calibrated_test(tiny_run):
     table = pd.read_parquet(tiny_run / "scores/examples.parquet")
     assert set(table["kind"]) == {"id", "id_population", "ood", "ood_population", "test"}
     candidates = table[table["kind"].isin(["id", "ood"])]
-    assert candidates[["mem", "diff", "exposure_rank", "exposure_skewnorm"]].notna().all().all()
+    assert candidates[["mem", "diff", "exposure_rank", "exposure_skewnorm", "half"]].notna().all().all()
     assert set(candidates["diff_tercile"]) == {"easy", "medium", "hard"}
-    for name in ("memorisation_vs_difficulty", "exposure_by_repetition", "metric_curves", "tradeoff",
-                 "tradeoff_difficulty", "neighbour_effect", "steps_to_unlearn"):
+    halves = candidates.groupby(["kind", "repetitions", "half"]).size().unstack("half")
+    assert ((halves["A"] - halves["B"]).abs() <= 1).all()
+    calibration = pd.read_parquet(tiny_run / "scores/calibration.parquet")
+    assert set(calibration["kind"]) == {"id", "ood"} and (calibration["mode"] == "pooled").all()
+    assert (calibration["band_low"] < 0).all() and (calibration["band_high"] > 0).all()
+    assert calibration["fpr"].between(0, 0.25).all()  # 100 held-out members: near alpha = 0.05
+
+
+def test_figures(tiny_run):
+    for name in (
+        "memorisation_vs_difficulty",
+        "exposure_by_repetition",
+        "metric_curves",
+        "indistinguishable_share",
+        "bleu_by_step",
+        "tradeoff",
+        "tradeoff_difficulty",
+        "neighbour_effect",
+        "steps_to_unlearn",
+        "claims",
+    ):
         assert (tiny_run / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_unlearning_tables_summary_and_mlflow_steps(tiny_run):
-    import pandas as pd
+def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     from mlflow.tracking import MlflowClient
 
     steps = pd.read_parquet(tiny_run / "summary/steps.parquet")
     assert sorted(steps["step"].unique()) == [0, 3, 6]
-    assert steps["forget_set"].nunique() == 8  # 2 kinds x difficulty terciles + 2 repetition levels
-    table = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
-    assert {"steps_to_unlearn", "bleu_drop", "chrf_drop"} <= set(table)
-    assert "RelEx as an approximation of GenEx" in (tiny_run / "summary/summary.md").read_text()
-    # step 0 of every job is the shared base evaluation
-    base = pd.read_parquet(tiny_run / "unlearning/base_evaluation.parquet")
-    step0 = steps[steps["step"] == 0]
+    assert steps["forget_set"].nunique() == len(FORGET_SETS) == 16  # 8 buckets x 2 replicates
+    assert set(steps["method"]) == set(METHODS) and len(METHODS) == 2
+    units = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
+    assert len(units) == len(FORGET_SETS) * len(METHODS)
+    assert (units.groupby(["method", "kind", "grouping", "bucket"]).size() == 2).all()
+    assert set(units.loc[units["replicate"] == 1, "half"]) == {"A"} and set(
+        units.loc[units["replicate"] == 2, "half"]
+    ) == {"B"}
+    assert {"steps_calibrated", "window_end", "steps_tau", "bleu_drop", "bleu_drop_fixed", "neighbour_gap"} <= set(
+        units
+    )
+    groups = pd.read_parquet(tiny_run / "summary/groups.parquet")
+    assert set(groups["method"]) == set(METHODS) and {"bleu_drop_low", "bleu_drop_high"} <= set(groups)
+    text = (tiny_run / "summary/summary.md").read_text()
+    for heading in (
+        "The unlearnt models before unlearning",
+        "Calibrated test",
+        "Claims",
+        "Environment",
+        "RelEx as an approximation of GenEx",
+    ):
+        assert f"## {heading}" in text
+    # step 0 of every job is its model's shared base evaluation
+    base = pd.read_parquet(tiny_run / "unlearning/base_evaluation/A_seed1.parquet")
+    step0 = steps[(steps["step"] == 0) & (steps["half"] == "A")]
     assert step0[["bleu", "test_bpt", "retain_bpt"]].nunique().eq(1).all()
     assert step0["test_bpt"].iloc[0] == base.loc[base["part"] == "test", "bpt"].mean()
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_run}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.rule = 'unlearn'")
-    assert len(runs) == 8
+    assert len(runs) == len(FORGET_SETS) * len(METHODS)
     history = client.get_metric_history(runs[0].info.run_id, "bleu")
     assert [m.step for m in history] == [0, 3, 6]
-    assert runs[0].data.params["method"] == "gradient_ascent"
+    assert {r.data.params["method"] for r in runs} == set(METHODS)
+    assert {r.data.params["replicate"] for r in runs} == {"1", "2"}
+    assert "unlearn gradient_ascent id-difficulty-easy r1 seed1" in {r.info.run_name for r in runs}
+
+
+def test_claims_table_is_complete(tiny_run):
+    claims = pd.read_parquet(tiny_run / "summary/claims.parquet")
+    expected = {"C1a", "C1b", "C2"} | {f"{c}" for c in ("C3a", "C3b", "C4")}
+    assert set(claims["claim"]) == expected
+    assert len(claims) == len(METHODS) * (3 + 3 * 2)  # C1a, C1b, C2 across kinds; C3a, C3b, C4 per kind
+    assert claims[["verdict", "n_first"]].notna().all().all()
+    # the tiny study has no memorisation grouping: C3a has no forget sets, and says so
+    missing = claims["claim"] == "C3a"
+    assert (
+        claims.loc[~missing, "estimate"].notna().all()
+        and claims.loc[missing, "note"].str.contains("fewer than 2").all()
+    )
+    # the tiny models do not translate (BLEU ~0): no verdict, and the summary says why
+    assert (claims["verdict"] == "not assessed").all()
+    assert "do not translate well enough" in (tiny_run / "summary/claims.md").read_text()
 
 
 def test_report_has_every_figure(tiny_run):
@@ -145,24 +223,144 @@ def test_report_has_every_figure(tiny_run):
         assert name in html
 
 
+def scheduled(results: Path, extra_config: dict) -> set[tuple[str, str]]:
+    run = snakemake(results, "-n", extra_config=extra_config)
+    assert run.returncode == 0, run.stderr
+    return set(scheduled_jobs(run.stdout + run.stderr))
+
+
+SEEDS = TINY["unlearning"]["seeds"]
+
+
+def unlearn_jobs(methods=METHODS, names=FORGET_SETS) -> set:
+    return {("unlearn", f"method={m}, forget_set={name}, seed={s}") for m in methods for name in names for s in SEEDS}
+
+
+def downstream_of_scores(new_jobs: set) -> set:
+    """Every job that reads the example table, directly or not."""
+    per_set = {("select_forget_set", f"forget_set={name}") for name in FORGET_SETS}
+    base = {("base_evaluation", f"half={h}, seed={s}") for h in ("A", "B") for s in SEEDS}
+    once = {("example_table", ""), ("calibrate", ""), ("summarise", ""), ("all", "")}
+    return new_jobs | per_set | unlearn_jobs() | base | once
+
+
+SUMMARY = {("summarise", ""), ("all", "")}
+MEMORISATION_SETS = [
+    f"{kind}-memorisation-{b}-r{r}" for kind in ("id", "ood") for b in ("low", "medium", "high") for r in (1, 2)
+]
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        # resources, not hyper-parameters: nothing to do
+        ({"model": {"threads": 2}}, set()),
+        ({"model": {"device": "cpu"}}, set()),
+        ({"unlearning": {"generation": {"max_tokens": 999}}}, set()),  # translations do not depend on it
+        # read by the summary only
+        ({"unlearning": {"tau": 5.0}}, SUMMARY),
+        ({"claims": {"min_base_bleu": 1.0}}, SUMMARY),
+        ({"forget_sets": {"groupings": ["difficulty"]}}, SUMMARY),
+        # the calibrated test's level: the band and the summary
+        ({"unlearning": {"alpha": 0.1}}, {("calibrate", "")} | SUMMARY),
+        # one more method: its jobs only
+        ({"unlearning": {"methods": [*METHODS, "simnpo"]}}, unlearn_jobs(["simnpo"]) | SUMMARY),
+        # another method's argument: not these methods' jobs
+        ({"unlearning": {"method_args": {"simnpo": {"beta": 3.0}}}}, set()),
+        # one more grouping: the new sets' jobs only
+        (
+            {"forget_sets": {"groupings": ["difficulty", "repetition", "memorisation"]}},
+            {("select_forget_set", f"forget_set={n}") for n in MEMORISATION_SETS}
+            | unlearn_jobs(names=MEMORISATION_SETS)
+            | SUMMARY,
+        ),
+        # one more replicate: its sets only
+        (
+            {"forget_sets": {"replicates": 3}},
+            {("select_forget_set", f"forget_set={n[:-3]}-r3") for n in FORGET_SETS if n.endswith("-r1")}
+            | unlearn_jobs(names=[f"{n[:-3]}-r3" for n in FORGET_SETS if n.endswith("-r1")])
+            | SUMMARY,
+        ),
+    ],
+)
+def test_a_config_edit_schedules_exactly_what_it_changes(tiny_run, edit, expected):
+    assert scheduled(tiny_run, edit) == expected
+
+
+def test_more_seeds_train_only_the_new_models(tiny_run):
+    new_seed = {(rule, f"half={half}, seed=2") for rule in ("train_model", "score_model") for half in ("A", "B")}
+    assert scheduled(tiny_run, {"model": {"seeds": [1, 2]}}) == downstream_of_scores(new_seed)
+
+
 def test_unlearning_change_reruns_only_unlearning(tiny_run):
-    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"lr": 0.0005}})
-    assert run.returncode == 0, run.stderr
-    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
-    assert rules == {"unlearn", "summarise", "all"}
-    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"retain_sample": 30}})
-    assert run.returncode == 0, run.stderr
-    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    assert {rule for rule, _ in scheduled(tiny_run, {"unlearning": {"lr": 0.0005}})} == {"unlearn", "summarise", "all"}
+    rules = {rule for rule, _ in scheduled(tiny_run, {"unlearning": {"retain_sample": 30}})}
     assert rules == {"base_evaluation", "unlearn", "summarise", "all"}
 
 
 def test_batch_budget_change_rescores_but_keeps_pool_and_models(tiny_run):
-    run = snakemake(tiny_run, "-n", extra_config={"scoring": {"max_tokens": 999}})
-    assert run.returncode == 0, run.stderr
-    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+    rules = {rule for rule, _ in scheduled(tiny_run, {"scoring": {"max_tokens": 999}})}
     assert "score_model" in rules and "base_evaluation" in rules
     assert not rules & {"example_pool", "train_model", "binarize"}
-    run = snakemake(tiny_run, "-n", extra_config={"unlearning": {"generation": {"max_tokens": 999}}})
-    assert run.returncode == 0, run.stderr
-    rules = {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
-    assert rules == {"base_evaluation", "unlearn", "summarise", "all"}
+
+
+@pytest.fixture
+def repo_copy(tmp_path, tiny_run):
+    """The repository's tracked files plus Snakemake's record of the tiny run, in tmp_path."""
+    copy = tmp_path / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    shutil.copytree(ROOT / ".snakemake" / "metadata", copy / ".snakemake" / "metadata")
+    return copy
+
+
+def test_editing_a_helper_reruns_the_stages_that_import_it(tiny_run, repo_copy):
+    def after_editing(module):
+        path = repo_copy / "src" / "unlearn_study" / module
+        source = path.read_text()
+        path.write_text(source + "\n# edited\n")
+        run = snakemake(tiny_run, "-n", cwd=repo_copy)
+        path.write_text(source)
+        assert run.returncode == 0, run.stderr
+        return {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
+
+    # eval_sets: read by base_evaluation and unlearn, by no stage upstream of them
+    assert after_editing("eval_sets.py") == {"base_evaluation", "unlearn", "summarise", "all"}
+    # neighbours: select_forget_set alone (and what reads its output), not base_evaluation
+    assert after_editing("neighbours.py") == {"select_forget_set", "unlearn", "summarise", "all"}
+
+
+def test_a_stage_runs_by_hand_as_snakemake_runs_it(tiny_run, tmp_path):
+    """workflow_scripts/<rule>.py with wildcards and config files, outside Snakemake."""
+    import pandas as pd
+
+    name = FORGET_SETS[0]
+    made = tiny_run / f"forget_sets/{name}.parquet"
+    expected = pd.read_parquet(made)
+    made.unlink()
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"results_dir": str(tiny_run)}))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "workflow_scripts/select_forget_set.py"),
+            f"forget_set={name}",
+            "--configfile",
+            str(ROOT / "config/tiny.yaml"),
+            str(override),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(made), expected)
+    assert (tiny_run / f"logs/select_forget_set_{name}.log").exists()

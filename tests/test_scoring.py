@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli
+
+from unlearn_study.metrics import bits_per_token
 from unlearn_study.scoring import (
-    bits_per_token,
     encode_pairs,
     load_model,
     score,
@@ -39,15 +39,26 @@ def parse_score_reference(stdout: str):
 def test_matches_fairseq_generate_score_reference(tiny_model, loaded, valid_pairs):
     src, tgt = valid_pairs
     proc = run_cli(
-        "fairseq-generate", tiny_model.data_dir,
-        "--path", tiny_model.checkpoint,
-        "--score-reference", "--gen-subset", "valid",
-        "--batch-size", "7", "--cpu",
+        "fairseq-generate",
+        tiny_model.data_dir,
+        "--path",
+        tiny_model.checkpoint,
+        "--score-reference",
+        "--gen-subset",
+        "valid",
+        "--batch-size",
+        "7",
+        "--cpu",
         # without this fairseq drops the last batch when its size is not a multiple
         # of 8 (facebookresearch/fairseq#5036): 40 pairs in batches of 7 -> 35 scored
-        "--required-batch-size-multiple", "1",
-        "--source-lang", "src", "--target-lang", "tgt",
-        "--user-dir", tiny_model.plugin_dir,
+        "--required-batch-size-multiple",
+        "1",
+        "--source-lang",
+        "src",
+        "--target-lang",
+        "tgt",
+        "--user-dir",
+        tiny_model.plugin_dir,
     )
     h, p = parse_score_reference(proc.stdout)
     assert sorted(h) == list(range(len(src)))

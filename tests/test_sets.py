@@ -11,8 +11,15 @@ PIECES = [f"p{i}" for i in range(50)]
 
 
 def canaries(seed=3, per_level=20, n_population=100):
-    return sets.make_canaries(PIECES, length=8, repetitions=[1, 4, 16], per_level=per_level,
-                              n_population=n_population, seed=seed, decode=lambda s: s.replace(" ", ""))
+    return sets.make_canaries(
+        PIECES,
+        length=8,
+        repetitions=[1, 4, 16],
+        per_level=per_level,
+        n_population=n_population,
+        seed=seed,
+        decode=lambda s: s.replace(" ", ""),
+    )
 
 
 def test_canaries_are_deterministic_and_seeded():
@@ -41,8 +48,14 @@ def test_canary_pieces_are_uniform_over_the_vocabulary():
 
 
 def test_id_sets_are_disjoint_and_seeded():
-    train = pd.DataFrame({"src": [f"s{i}" for i in range(100)], "tgt": [f"t{i}" for i in range(100)],
-                          "pair_id": [f"train-{i}" for i in range(100)], "doc": 1})
+    train = pd.DataFrame(
+        {
+            "src": [f"s{i}" for i in range(100)],
+            "tgt": [f"t{i}" for i in range(100)],
+            "pair_id": [f"train-{i}" for i in range(100)],
+            "doc": 1,
+        }
+    )
     cand, pop, retained = sets.select_id_sets(train, 10, 20, seed=2)
     assert len(cand) == 10 and len(pop) == 20 and len(retained) == 70
     assert not set(cand["src"]) & set(pop["src"])
@@ -63,15 +76,16 @@ def small_spm(tmp_path_factory):
     return subword.load(tmp / "m.model")
 
 
-def test_only_the_base_model_sees_candidates_and_canaries(small_spm):
+def test_a_half_trains_on_the_shared_pairs_its_candidates_and_its_repeated_canaries(small_spm):
     retained = pd.DataFrame({"src": ["w1 w2"], "tgt": ["w3 w4"]})
     cand = pd.DataFrame({"src": ["w5"], "tgt": ["w6"]})
-    inserted, _ = sets.make_canaries(subword.vocabulary_pieces(small_spm), 3, [1, 4], 1, 1, seed=0,
-                                     decode=lambda p: subword.decode(small_spm, p))
-    base_src, base_tgt = training_pairs("base", retained, cand, inserted, small_spm)
-    ref_src, _ = training_pairs("reference", retained, None, None, small_spm)
-    assert ref_src == subword.encode(small_spm, ["w1 w2"])
-    assert base_src[:2] == subword.encode(small_spm, ["w1 w2", "w5"])
-    assert len(base_src) == len(base_tgt) == 2 + 1 + 4
-    assert base_src.count(inserted["src_pieces"].iloc[1]) == 4
-    assert not set(" ".join(base_src).split()) & subword.SPECIALS
+    inserted, _ = sets.make_canaries(
+        subword.vocabulary_pieces(small_spm), 3, [1, 4], 1, 1, seed=0, decode=lambda p: subword.decode(small_spm, p)
+    )
+    src, tgt = training_pairs(retained, cand, inserted, small_spm)
+    assert src[:2] == subword.encode(small_spm, ["w1 w2", "w5"])
+    assert len(src) == len(tgt) == 2 + 1 + 4
+    assert src.count(inserted["src_pieces"].iloc[1]) == 4
+    assert not set(" ".join(src).split()) & subword.SPECIALS
+    alone, _ = training_pairs(retained, cand.iloc[:0], inserted.iloc[:0], small_spm)
+    assert alone == subword.encode(small_spm, ["w1 w2"])

@@ -1,14 +1,23 @@
 """Unlearning loop on a real tiny fairseq model (see conftest.tiny_model)."""
+
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn_study import scoring, unlearning
+from unlearn_study import methods, scoring, unlearning
 
-CFG = dict(optimizer="adam", lr=3e-3, steps=4, eval_steps=[0, 2, 4], batch_size=None, retain_batch_size=8,
-           retain_sample=20, clip_norm=1.0, npo_beta=0.1, tau=0.0, seed=7)
+SETTINGS = unlearning.Settings(
+    optimizer="adam",
+    lr=3e-3,
+    steps=4,
+    eval_steps=(0, 2, 4),
+    batch_size=None,
+    retain_batch_size=8,
+    clip_norm=1.0,
+    seed=7,
+)
 GENERATION = unlearning.Generation(beam=1, max_len_a=1.5, max_len_b=10, max_tokens=8000)
 
 
@@ -22,46 +31,63 @@ def eval_data(model, tiny_model) -> unlearning.EvalData:
         return scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=500)
 
     forget_pairs = encode(train_src[:6], train_tgt[:6])
-    forget = pd.DataFrame({"example_id": [f"f{i}" for i in range(6)], "kind": "id", "repetitions": 1,
-                           "diff_tercile": "easy", "mem_tercile": "low", "target_len": forget_pairs.target_lengths,
-                           # a reference model 5 bits less sure of each example than the base model
-                           "bits_ref": scoring.score(model, forget_pairs) + 5.0})
+    forget = pd.DataFrame(
+        {
+            "example_id": [f"f{i}" for i in range(6)],
+            "kind": "id",
+            "repetitions": 1,
+            "diff_tercile": "easy",
+            "mem_tercile": "low",
+            "target_len": forget_pairs.target_lengths,
+            # a reference model 5 bits less sure of each example than the base model
+            "bits_out": scoring.score(model, forget_pairs) + 5.0,
+        }
+    )
     neighbours = pd.DataFrame({"forget_id": ["f0", "f0"], "group": ["trained", "unseen"], "example_id": ["t10", "v0"]})
     return unlearning.EvalData(
-        kind="id", forget=forget, forget_pairs=forget_pairs,
+        kind="id",
+        forget=forget,
+        forget_pairs=forget_pairs,
         population=encode(valid_src, valid_tgt),
-        neighbours=neighbours, neighbour_pairs=encode([train_src[10], valid_src[0]], [train_tgt[10], valid_tgt[0]]),
+        neighbours=neighbours,
+        neighbour_pairs=encode([train_src[10], valid_src[0]], [train_tgt[10], valid_tgt[0]]),
         neighbour_ids=["t10", "v0"],
-        test_pairs=encode(test_src[:10], test_tgt[:10]), test_references=test_tgt[:10],
+        test_pairs=encode(test_src[:10], test_tgt[:10]),
+        test_references=test_tgt[:10],
         retain_pairs=encode(train_src[20:40], train_tgt[20:40]),
         retain_train_pairs=encode(train_src[40:80], train_tgt[40:80]),
-        decode=lambda pieces: pieces, generation=GENERATION)
+        decode=lambda pieces: pieces,
+        generation=GENERATION,
+    )
 
 
 def run(tiny_model, method="gradient_ascent", **overrides):
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
-    return unlearning.unlearn(model, eval_data(model, tiny_model), dict(CFG, **overrides), method)
+    return unlearning.unlearn(
+        model, eval_data(model, tiny_model), methods.create(method), dataclasses.replace(SETTINGS, **overrides)
+    )
 
 
-@pytest.mark.parametrize("method", unlearning.METHODS)
+@pytest.mark.parametrize("method", sorted(methods.REGISTRY))
 def test_unlearning_raises_the_forget_loss_and_lowers_genex(tiny_model, method):
-    examples, steps, status = run(tiny_model, method)
+    result = run(tiny_model, method)
+    examples, steps, status = result.examples, result.steps, result.status
     assert status == "ok"
     assert steps["step"].tolist() == [0, 2, 4]
     assert steps["forget_bpt"].iloc[-1] > steps["forget_bpt"].iloc[0] + 0.1
     assert steps["genex_mean"].is_monotonic_decreasing
     step0 = examples[examples["step"] == 0]
-    assert np.allclose(step0["genex"], 5.0)  # GenEx before unlearning = bits_ref - bits_base
+    assert np.allclose(step0["genex"], 5.0)  # GenEx before unlearning = bits_out - bits_in
     assert {"bleu", "chrf", "test_bpt", "retain_bpt", "neighbour_trained_delta_bpt"} <= set(steps)
     assert steps["bleu_signature"].iloc[0].startswith("nrefs:1")
     assert steps.loc[0, "neighbour_trained_delta_bpt"] == 0.0
+    assert result.translations.groupby("step").size().to_dict() == {0: 10, 2: 10, 4: 10}  # the test set at each step
 
 
 def test_unlearning_is_bit_identical_on_cpu(tiny_model):
-    a_examples, a_steps, _ = run(tiny_model)
-    b_examples, b_steps, _ = run(tiny_model)
-    pd.testing.assert_frame_equal(a_examples, b_examples, check_exact=True)
-    pd.testing.assert_frame_equal(a_steps, b_steps, check_exact=True)
+    a, b = run(tiny_model), run(tiny_model)
+    for part in ("examples", "steps", "translations"):
+        pd.testing.assert_frame_equal(getattr(a, part), getattr(b, part), check_exact=True)
 
 
 def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
@@ -69,21 +95,29 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
     and saves exactly one model evaluation."""
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     data = eval_data(model, tiny_model)
-    data.base = unlearning.model_evaluation(model, {"id": data.population}, data.test_pairs, data.retain_pairs,
-                                            data.decode, data.generation, {"generation_s": 0.0, "scoring_s": 0.0})
+    data.base = unlearning.model_evaluation(
+        model,
+        {"id": data.population},
+        data.test_pairs,
+        data.retain_pairs,
+        data.decode,
+        data.generation,
+        {"generation_s": 0.0, "scoring_s": 0.0},
+    )
     calls = []
     translate = unlearning.translate
     monkeypatch.setattr(unlearning, "translate", lambda *args: calls.append(1) or translate(*args))
-    shared_examples, shared_steps, _ = unlearning.unlearn(model, data, CFG, "gradient_ascent")
+    shared = unlearning.unlearn(model, data, methods.create("gradient_ascent"), SETTINGS)
     shared_calls = len(calls)
-    own_examples, own_steps, _ = run(tiny_model)
-    pd.testing.assert_frame_equal(shared_examples, own_examples, check_exact=True)
-    pd.testing.assert_frame_equal(shared_steps, own_steps, check_exact=True)
+    own = run(tiny_model)
+    for part in ("examples", "steps", "translations"):
+        pd.testing.assert_frame_equal(getattr(shared, part), getattr(own, part), check_exact=True)
     assert (shared_calls, len(calls) - shared_calls) == (2, 3)  # eval steps [0, 2, 4]; step 0 shared
 
 
 def test_divergence_stops_with_a_partial_result(tiny_model):
-    examples, steps, status = run(tiny_model, optimizer="sgd", lr=1e38, clip_norm=1e38)
+    result = run(tiny_model, optimizer="sgd", lr=1e38, clip_norm=1e38)
+    examples, steps, status = result.examples, result.steps, result.status
     assert status.startswith("diverged: loss")
     assert steps["step"].tolist()[0] == 0 and steps["step"].max() < 4
     assert set(examples["step"]) == set(steps["step"])

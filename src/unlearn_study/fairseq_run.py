@@ -1,4 +1,5 @@
 """Running fairseq's command-line tools from the pipeline."""
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,10 @@ def torch_device(device: str) -> str:
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device on this machine "
-                           f"(torch {torch.__version__}); use 'auto' or 'cpu', or run on a GPU node")
+        raise RuntimeError(
+            "model.device is 'cuda' but torch sees no CUDA device on this machine "
+            f"(torch {torch.__version__}); use 'auto' or 'cpu', or run on a GPU node"
+        )
     return "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
 
 

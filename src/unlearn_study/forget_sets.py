@@ -1,54 +1,100 @@
-"""Forget sets: n_f examples of one kind from one bucket (METHOD.md, Forget sets).
+"""Forget sets: n_f examples of one kind from one bucket, all from one half
+(docs/METHOD.md, *Forget sets*).
 
-A forget set's name says what it holds: ``{kind}-{grouping}-{bucket}``, e.g.
-``id-difficulty-hard``, ``ood-memorisation-low``, ``ood-repetition-16``.
+A forget set's name says what it holds: ``{kind}-{grouping}-{bucket}-r{replicate}``, e.g.
+``id-difficulty-hard-r1``, ``ood-memorisation-low-r2``, ``ood-repetition-16-r1``.
+Replicates alternate between the halves (r1: A, r2: B, r3: A, ...) and are disjoint:
+replicate r takes the ((r - 1) // 2)-th block of ``size`` examples of a seeded order of
+its half's bucket members, so adding replicates leaves the existing ones unchanged.
 """
+
 from __future__ import annotations
 
+import re
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from .examples import DIFFICULTY_LABELS, MEMORISATION_LABELS
+from .examples import DIFFICULTY_LABELS, HALVES, MEMORISATION_LABELS
 
 GROUPING_COLUMN = {"difficulty": "diff_tercile", "memorisation": "mem_tercile", "repetition": "repetitions"}
+NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<grouping>[a-z]+)-(?P<bucket>[a-z0-9]+)-r(?P<replicate>\d+)$")
+
+
+class ForgetSetName(NamedTuple):
+    kind: str
+    grouping: str
+    bucket: str
+    replicate: int
+
+    @property
+    def half(self) -> str:
+        """The half whose models trained on this set (replicates alternate A, B, A, ...)."""
+        return HALVES[(self.replicate - 1) % 2]
+
+    @property
+    def bucket_name(self) -> str:
+        """The set's name without its replicate: what replicates of one bucket share."""
+        return f"{self.kind}-{self.grouping}-{self.bucket}"
+
+
+def parse(name: str) -> ForgetSetName:
+    """The parts of a forget set's name (the one place that knows its format)."""
+    match = NAME.match(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a forget set name ({{kind}}-{{grouping}}-{{bucket}}-r{{replicate}})")
+    return ForgetSetName(match["kind"], match["grouping"], match["bucket"], int(match["replicate"]))
+
+
+def buckets(config: dict) -> list[tuple[str, str, str]]:
+    """(kind, grouping, bucket) of every bucket the config asks for."""
+    found = []
+    for kind in config["forget_sets"]["kinds"]:
+        for grouping in config["forget_sets"]["groupings"]:
+            if grouping == "difficulty":
+                labels = DIFFICULTY_LABELS
+            elif grouping == "memorisation":
+                labels = MEMORISATION_LABELS
+            elif kind == "ood":
+                labels = config["canaries"]["repetitions"]
+            else:
+                continue  # ID examples have no repetition levels
+            found += [(kind, grouping, str(label)) for label in labels]
+    return found
 
 
 def forget_set_names(config: dict) -> list[str]:
     """Every forget set the config asks for (known before any job runs)."""
-    names = []
-    for kind in config["forget_sets"]["kinds"]:
-        for grouping in config["forget_sets"]["groupings"]:
-            if grouping == "difficulty":
-                buckets = DIFFICULTY_LABELS
-            elif grouping == "memorisation":
-                buckets = MEMORISATION_LABELS
-            elif kind == "ood":
-                buckets = config["canaries"]["repetitions"]
-            else:
-                continue  # ID examples have no repetition levels
-            names += [f"{kind}-{grouping}-{bucket}" for bucket in buckets]
-    return names
+    replicates = range(1, config["forget_sets"]["replicates"] + 1)
+    return [f"{kind}-{grouping}-{bucket}-r{r}" for kind, grouping, bucket in buckets(config) for r in replicates]
 
 
-def bucket_members(table: pd.DataFrame, name: str) -> pd.DataFrame:
-    kind, grouping, bucket = name.split("-", 2)
-    column = GROUPING_COLUMN[grouping]
-    rows = table[table["kind"] == kind]
-    value = int(bucket) if grouping == "repetition" else bucket
-    return rows[rows[column] == value]
+def bucket_members(table: pd.DataFrame, described: ForgetSetName) -> pd.DataFrame:
+    """The candidates of the set's kind, bucket and half, in table order."""
+    rows = table[(table["kind"] == described.kind) & (table["half"] == described.half)]
+    value = int(described.bucket) if described.grouping == "repetition" else described.bucket
+    return rows[rows[GROUPING_COLUMN[described.grouping]] == value]
 
 
 def select(table: pd.DataFrame, name: str, size: int, seed: int) -> pd.DataFrame:
-    """A seeded sample of ``size`` examples from the bucket ``name`` describes.
+    """The forget set ``name``: its block of a seeded order of its half's bucket members.
 
-    Each set has its own random stream (seed and name), so adding or removing a
-    grouping leaves the other sets unchanged.
+    Each bucket and half has its own random stream (seed and bucket name), so adding or
+    removing a grouping or replicates leaves the other sets unchanged.
     """
-    members = bucket_members(table, name)
-    if len(members) < size:
-        raise ValueError(f"forget set {name}: its bucket has {len(members)} examples, fewer than forget_sets.size ({size})")
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    chosen = members.iloc[np.sort(rng.choice(len(members), size=size, replace=False))]
+    described = parse(name)
+    members = bucket_members(table, described)
+    block = (described.replicate - 1) // 2
+    if len(members) < (block + 1) * size:
+        raise ValueError(
+            f"forget set {name}: bucket {described.bucket_name} has {len(members)} examples in half "
+            f"{described.half}, fewer than the {(block + 1) * size} that its replicates up to r{described.replicate} "
+            f"take (forget_sets.size {size}); lower forget_sets.replicates or forget_sets.size, or add candidates "
+            "(id_sets.n_candidates, canaries.per_level)"
+        )
+    rng = np.random.default_rng([seed, zlib.crc32(f"{described.bucket_name}-{described.half}".encode())])
+    order = rng.permutation(len(members))[block * size : (block + 1) * size]
+    chosen = members.iloc[np.sort(order)]
     return chosen.assign(forget_set=name).reset_index(drop=True)

@@ -1,4 +1,5 @@
 """Atomic file output and small table helpers shared by every stage."""
+
 from __future__ import annotations
 
 import contextlib

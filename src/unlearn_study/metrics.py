@@ -13,13 +13,16 @@ Conventions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 from scipy.special import logsumexp
 
-LN2 = np.log(2.0)
+LN2 = math.log(2.0)  # nats per bit
 
 __all__ = [
+    "bits_per_token",
     "lme",
     "rank_exposure",
     "fit_skewnorm",
@@ -34,6 +37,11 @@ __all__ = [
 
 def _f64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
+
+
+def bits_per_token(bits, target_lengths) -> np.ndarray:
+    """Bits per token = bits / (n + 1): the n target pieces plus EOS."""
+    return _f64(bits) / (_f64(target_lengths) + 1.0)
 
 
 def lme(bits, axis: int = -1) -> np.ndarray:
@@ -85,8 +93,7 @@ def fit_skewnorm(population) -> tuple[float, float, float]:
     if pop.size < 2 or not np.all(np.isfinite(pop)):
         raise ValueError("fit_skewnorm needs >= 2 finite population values")
     if np.ptp(pop) == 0.0:
-        raise ValueError("fit_skewnorm: population has zero variance; "
-                         "a skew-normal cannot be fitted")
+        raise ValueError("fit_skewnorm: population has zero variance; a skew-normal cannot be fitted")
     a, loc, scale = stats.skewnorm.fit(pop)
     return float(a), float(loc), float(scale)
 

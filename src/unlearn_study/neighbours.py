@@ -1,18 +1,32 @@
 """Nearest neighbours of forget examples by TF-IDF cosine of source + target text.
 
-For each forget example: its k nearest *training* examples outside the forget set
-(trained on, so unlearning may drag them along) and its k nearest examples of the ID
+For each forget example: its k nearest *training* examples of the unlearnt model outside
+the forget set (trained on, so unlearning may drag them along) and its k nearest examples of the ID
 population (never trained on). Canaries are compared by their text like any pair.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from . import examples, subword
+
 
 def _text(df: pd.DataFrame) -> list[str]:
     return (df["src"] + " ||| " + df["tgt"]).tolist()
+
+
+def candidates(table: pd.DataFrame, retained: pd.DataFrame, sp, half: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(examples the models of ``half`` trained on: the retained training pairs and the
+    half's candidates; the ID population, never trained on by any model), with pieces."""
+    retained = subword.with_pieces(
+        pd.DataFrame({"example_id": retained["pair_id"], "src": retained["src"], "tgt": retained["tgt"]}), sp
+    )
+    own = table[table["kind"].isin(examples.CANDIDATE_KINDS) & (table["half"] == half)]
+    trained = pd.concat([retained, own[retained.columns]], ignore_index=True)
+    return trained, examples.population(table, "id")
 
 
 def nearest(forget: pd.DataFrame, training: pd.DataFrame, population: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -29,8 +43,17 @@ def nearest(forget: pd.DataFrame, training: pd.DataFrame, population: pd.DataFra
         for i, forget_id in enumerate(forget["example_id"]):
             for rank, j in enumerate(top[i]):
                 neighbour = candidates.iloc[j]
-                rows.append({"forget_id": forget_id, "group": group, "rank": rank + 1,
-                             "similarity": float(sims[i, j]), "example_id": neighbour["example_id"],
-                             "src": neighbour["src"], "tgt": neighbour["tgt"],
-                             "src_pieces": neighbour["src_pieces"], "tgt_pieces": neighbour["tgt_pieces"]})
+                rows.append(
+                    {
+                        "forget_id": forget_id,
+                        "group": group,
+                        "rank": rank + 1,
+                        "similarity": float(sims[i, j]),
+                        "example_id": neighbour["example_id"],
+                        "src": neighbour["src"],
+                        "tgt": neighbour["tgt"],
+                        "src_pieces": neighbour["src_pieces"],
+                        "tgt_pieces": neighbour["tgt_pieces"],
+                    }
+                )
     return pd.DataFrame(rows)

@@ -18,20 +18,20 @@ Design: ``sequence_nll`` (nats, differentiable) is the one core function;
 ``sequence_bits`` divides it by ln 2. ``score`` wraps ``sequence_bits`` in
 ``torch.no_grad`` and restores the original pair order.
 """
+
 from __future__ import annotations
 
 import logging
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-logger = logging.getLogger(__name__)
+from .metrics import LN2
 
-LN2 = math.log(2.0)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,8 +48,9 @@ class LoadedModel:
 
 def load_model(checkpoint_path, data_dir, device="cpu") -> LoadedModel:
     """Load one fairseq checkpoint; ``data_dir`` is the binarized dir holding the dicts."""
-    import unlearn_study.fairseq_plugin  # noqa: F401  (allow-lists argparse.Namespace)
     from fairseq import checkpoint_utils
+
+    import unlearn_study.fairseq_plugin  # noqa: F401  (allow-lists argparse.Namespace)
 
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
         [str(checkpoint_path)], arg_overrides={"data": str(data_dir)}
@@ -78,7 +79,7 @@ class Batch:
     target: torch.Tensor  # (B, T) long, right-padded, ends with EOS
     target_mask: torch.Tensor  # (B, T) bool, True on the n+1 real target positions
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         return Batch(
             indices=self.indices,
             src_tokens=self.src_tokens.to(device),
@@ -134,10 +135,10 @@ def collate(indices, src, tgt, pad: int, eos: int) -> Batch:
     prev = torch.full((bsz, T), pad, dtype=torch.long)
     for b, i in enumerate(indices):
         s, t = src[i], tgt[i]
-        src_tokens[b, S - s.numel():] = s  # left pad
+        src_tokens[b, S - s.numel() :] = s  # left pad
         target[b, : t.numel()] = t  # right pad
         prev[b, 0] = eos  # EOS + target without its final EOS
-        prev[b, 1: t.numel()] = t[:-1]
+        prev[b, 1 : t.numel()] = t[:-1]
     mask = torch.arange(T).unsqueeze(0) < tgt_len.unsqueeze(1)
     return Batch(
         indices=torch.tensor(indices, dtype=torch.long),
@@ -224,25 +225,13 @@ def sequence_bits(model, batch: Batch) -> torch.Tensor:
     return sequence_nll(model, batch) / LN2
 
 
-def score(
-    model,
-    encoded: EncodedPairs,
-    device=None,
-    progress: Optional[Callable[[int, int], None]] = None,
-    log_every_s: float = 10.0,
-) -> np.ndarray:
+def score(model, encoded: EncodedPairs, log_every_s: float = 10.0) -> np.ndarray:
     """Bits per sequence (float64) for every pair, in the original pair order.
 
-    Runs under ``torch.no_grad`` in eval mode (the previous mode is restored). ``progress`` is
-    called as ``progress(done, total)`` after each batch; otherwise progress is logged at
-    INFO level at most every ``log_every_s`` seconds (nothing for short runs).
-    ``device`` defaults to the device of the model's parameters.
+    Runs under ``torch.no_grad`` in eval mode (the previous mode is restored); progress is
+    logged at INFO level at most every ``log_every_s`` seconds (nothing for short runs).
     """
     m = _module(model)
-    if device is not None:
-        m.to(device)
-        if isinstance(model, LoadedModel):
-            model.device = torch.device(device)
     was_training = m.training
     m.eval()
     total = len(encoded)
@@ -254,18 +243,9 @@ def score(
             bits = sequence_bits(m, batch)
             out[batch.indices.numpy()] = bits.double().cpu().numpy()
             done += len(batch)
-            if progress is not None:
-                progress(done, total)
-            else:
-                now = time.monotonic()
-                if now - last_log >= log_every_s:
-                    logger.info("scored %d/%d pairs (%.0f s)", done, total, now - start)
-                    last_log = now
+            now = time.monotonic()
+            if now - last_log >= log_every_s:
+                logger.info("scored %d/%d pairs (%.0f s)", done, total, now - start)
+                last_log = now
     m.train(was_training)
     return out
-
-
-def bits_per_token(bits, target_lengths) -> np.ndarray:
-    """Bits per token = bits / (n + 1): the n target pieces plus EOS."""
-    return np.asarray(bits, dtype=np.float64) / (np.asarray(target_lengths, dtype=np.float64) + 1.0)
-

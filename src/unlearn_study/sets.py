@@ -1,22 +1,24 @@
-"""Forget candidates and reference populations (METHOD.md, section Data).
+"""Forget candidates, reference populations and the candidates' halves (docs/METHOD.md, *Data*, *Models*).
 
-- ``id_candidates`` (C_id): pairs drawn from train; only the base model trains on them.
+- ``id_candidates`` (C_id): pairs drawn from train; the models of their half train on them.
 - ``id_population`` (R_id): pairs drawn from train that no model ever trains on.
-- ``canaries`` (C_ood): random subword sequences, each inserted r times into the base
-  model's training data, ``per_level`` canaries for each repetition level r.
+- ``canaries`` (C_ood): random subword sequences, each inserted r times into the training
+  data of its half's models, ``per_level`` canaries for each repetition level r.
+- ``halves``: every candidate (ID candidate or inserted canary) is in half A or B; the
+  models of a half train on its candidates, so the other half's models are its out-models.
 - ``canary_population`` (R_ood): canaries from the same generator, never inserted.
 
 Canaries are kept as subword pieces (``src_pieces``/``tgt_pieces``) because decoding
 and re-encoding a random piece sequence does not give back the same pieces.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from .corpus import CorpusError
-
-SET_COLUMNS = ["example_id", "kind", "repetitions", "src", "tgt"]
+from .examples import HALVES
 
 
 def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, seed: int):
@@ -32,16 +34,22 @@ def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, se
     retained = train.drop(train.index[np.concatenate([cand_idx, pop_idx])])
 
     def as_set(rows: pd.DataFrame, prefix: str, kind: str) -> pd.DataFrame:
-        return pd.DataFrame({
-            "example_id": [f"{prefix}-{i:05d}" for i in range(len(rows))],
-            "kind": kind,
-            "repetitions": 1,
-            "src": rows["src"].to_numpy(),
-            "tgt": rows["tgt"].to_numpy(),
-            "pair_id": rows["pair_id"].to_numpy(),
-        })
+        return pd.DataFrame(
+            {
+                "example_id": [f"{prefix}-{i:05d}" for i in range(len(rows))],
+                "kind": kind,
+                "repetitions": 1,
+                "src": rows["src"].to_numpy(),
+                "tgt": rows["tgt"].to_numpy(),
+                "pair_id": rows["pair_id"].to_numpy(),
+            }
+        )
 
-    return as_set(train.iloc[cand_idx], "id", "id"), as_set(train.iloc[pop_idx], "idpop", "id_population"), retained.reset_index(drop=True)
+    return (
+        as_set(train.iloc[cand_idx], "id", "id"),
+        as_set(train.iloc[pop_idx], "idpop", "id_population"),
+        retained.reset_index(drop=True),
+    )
 
 
 def random_piece_sequences(pieces: list[str], n: int, length: int, rng: np.random.Generator) -> list[str]:
@@ -51,8 +59,9 @@ def random_piece_sequences(pieces: list[str], n: int, length: int, rng: np.rando
     return [" ".join(row) for row in table[draws]]
 
 
-def make_canaries(pieces: list[str], length: int, repetitions: list[int], per_level: int,
-                  n_population: int, seed: int, decode) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_canaries(
+    pieces: list[str], length: int, repetitions: list[int], per_level: int, n_population: int, seed: int, decode
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Inserted canaries (``per_level`` per repetition level) and the canary population.
 
     One generator draws, in order, the inserted canaries level by level and then the
@@ -68,16 +77,33 @@ def make_canaries(pieces: list[str], length: int, repetitions: list[int], per_le
 
     def table(sl: slice, prefix: str, kind: str, rep) -> pd.DataFrame:
         s, t = src[sl], tgt[sl]
-        return pd.DataFrame({
-            "example_id": [f"{prefix}-{i:05d}" for i in range(len(s))],
-            "kind": kind,
-            "repetitions": rep,
-            "src": [decode(x) for x in s],
-            "tgt": [decode(x) for x in t],
-            "src_pieces": s,
-            "tgt_pieces": t,
-        })
+        return pd.DataFrame(
+            {
+                "example_id": [f"{prefix}-{i:05d}" for i in range(len(s))],
+                "kind": kind,
+                "repetitions": rep,
+                "src": [decode(x) for x in s],
+                "tgt": [decode(x) for x in t],
+                "src_pieces": s,
+                "tgt_pieces": t,
+            }
+        )
 
     canaries = table(slice(0, n_inserted), "ood", "ood", reps)
     population = table(slice(n_inserted, n_total), "oodpop", "ood_population", 0)
     return canaries, population
+
+
+def split_halves(candidates: pd.DataFrame, canaries: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Assign every candidate to half A or B: seeded, stratified by kind and, for canaries,
+    by repetition level (each stratum split evenly; an odd one out goes to A or B at
+    random). Returns example_id, kind, repetitions, half."""
+    rng = np.random.default_rng(seed)
+    both = pd.concat([candidates, canaries], ignore_index=True)[["example_id", "kind", "repetitions"]]
+    half = np.empty(len(both), dtype=object)
+    for _, rows in both.groupby(["kind", "repetitions"], sort=True):
+        labels = np.array([HALVES[i % 2] for i in range(len(rows))], dtype=object)
+        if len(rows) % 2:
+            labels[-1] = HALVES[rng.integers(2)]
+        half[rows.index.to_numpy()[rng.permutation(len(rows))]] = labels
+    return both.assign(half=half)

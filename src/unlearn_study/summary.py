@@ -1,112 +1,426 @@
-"""The study's summary over every unlearning run (METHOD.md, Outputs).
+"""The study's summary over every unlearning run (docs/METHOD.md, *Outputs*).
 
-- ``steps_to_unlearn``: first evaluated step at which the forget set's mean GenEx is
-  <= tau (NaN: never within the run); ``example_steps_median``: median over examples of
-  each example's own first step with GenEx <= tau; ``reached``: share of examples that
-  got there.
-- ``bleu_drop``/``chrf_drop``: step-0 score minus the score at ``steps_to_unlearn``;
-  ``*_drop_final``: the same at the last evaluated step. Neighbour changes are given
-  at ``steps_to_unlearn`` (``*_at_unlearn``) and at the last step.
-- Agreement of RelEx with GenEx over all (example, step) rows, per kind and method:
-  Spearman's rho and the mean absolute error in bits.
+A *unit* is one unlearning run: a forget set (a replicate of its bucket) unlearnt by one
+method from one seed of its half's model. Per unit (``per_unit``):
+
+- the calibrated test: ``n_indistinguishable``/``indistinguishable_share`` per step;
+  ``steps_calibrated``: the first evaluated step at which the set counts as unlearnt
+  (at least ``calibration.unlearnt_count`` of its examples indistinguishable from never
+  trained), ``window_end`` the last step of the run of steps it stays so,
+  ``stays_unlearnt`` whether that run lasts to the end;
+- the tau rule: ``steps_tau``, the first step with mean GenEx <= tau; ``reached``, the
+  share of examples whose own GenEx got there;
+- ``unlearn_step``: the step the costs are read at: ``steps_calibrated``, or the last
+  step when the set is never unlearnt (``censored``);
+- ``bleu_drop``/``chrf_drop``: step-0 score minus the score at ``unlearn_step``;
+  ``bleu_drop_fixed``: the same at ``claims.fixed_step``; ``*_final`` at the last step;
+- ``neighbour_gap``: at ``unlearn_step``, the change of bits/token of trained neighbours
+  minus that of never-trained neighbours.
+
+Every mean comes with a 95% bootstrap interval over units (``stats``), and BLEU/chrF
+ones also over test sentences (paired: one resample of sentences for every unit and step).
 """
+
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import calibration, metrics, stats
+
+UNIT = ["method", "forget_set", "seed"]
+BLEU_QUANTITIES = {
+    "bleu_drop": ("bleu", "unlearn_step"),
+    "chrf_drop": ("chrf", "unlearn_step"),
+    "bleu_drop_fixed": ("bleu", "fixed_step"),
+    "bleu_drop_final": ("bleu", "last_step"),
+}
 
 
-def per_forget_set(steps: pd.DataFrame, examples: pd.DataFrame, tau: float) -> pd.DataFrame:
+def annotate(steps: pd.DataFrame, examples: pd.DataFrame, table: pd.DataFrame, calibrations: pd.DataFrame):
+    """Add the calibrated test to the per-example rows (``indistinguishable``) and its
+    counts to the per-step rows (``n_indistinguishable``, ``indistinguishable_share``)."""
+    by_kind = calibrations.set_index("kind").to_dict("index")
+    out_seeds = table.set_index("example_id")[["bits_out_mean", "bits_out_sd"]]
+    examples = examples.join(out_seeds, on="example_id")
+    examples["indistinguishable"] = False
+    for kind, rows in examples.groupby("kind"):
+        examples.loc[rows.index, "indistinguishable"] = calibration.indistinguishable(rows, {**by_kind[kind]})
+    counts = (
+        examples.groupby([*UNIT, "step"])["indistinguishable"]
+        .agg(["sum", "size"])
+        .rename(columns={"sum": "n_indistinguishable", "size": "n_examples"})
+        .reset_index()
+    )
+    steps = steps.merge(counts, on=[*UNIT, "step"], how="left", validate="one_to_one")
+    steps["indistinguishable_share"] = steps["n_indistinguishable"] / steps["n_examples"]
+    return steps, examples
+
+
+def per_unit(steps: pd.DataFrame, examples: pd.DataFrame, tau: float, alpha: float, fixed_step: int) -> pd.DataFrame:
     rows = []
-    for (method, name), run in steps.groupby(["method", "forget_set"], sort=True):
-        run = run.sort_values("step")
+    for key, run in steps.groupby(UNIT, sort=True):
+        run = run.sort_values("step").reset_index(drop=True)
         step_values = run["step"].to_numpy()
-        reached_at = float(metrics.steps_to_unlearn(step_values, run["genex_mean"].to_numpy(), tau))
-        ex = examples[(examples["method"] == method) & (examples["forget_set"] == name)]
+        first, last = run.iloc[0], run.iloc[-1]
+        ex = examples[(examples[UNIT] == key).all(axis=1)]
         wide = ex.pivot(index="step", columns="example_id", values="genex").reindex(step_values)
         per_example = metrics.steps_to_unlearn(step_values, wide.to_numpy(), tau)
-        first, last = run.iloc[0], run.iloc[-1]
-        at = run[run["step"] == reached_at].iloc[0] if not np.isnan(reached_at) else None
-        rows.append({
-            "method": method, "forget_set": name, "kind": first["kind"], "grouping": first["grouping"],
-            "bucket": first["bucket"], "status": last["status"],
-            "genex_step0": first["genex_mean"], "genex_final": last["genex_mean"],
-            "exposure_rank_step0": first["exposure_rank_mean"], "exposure_rank_final": last["exposure_rank_mean"],
-            "steps_to_unlearn": reached_at,
-            "example_steps_median": float(np.nanmedian(per_example)) if np.isfinite(per_example).any() else np.nan,
-            "reached": float(np.isfinite(per_example).mean()),
-            "bleu_step0": first["bleu"], "chrf_step0": first["chrf"],
-            "bleu_drop": first["bleu"] - at["bleu"] if at is not None else np.nan,
-            "chrf_drop": first["chrf"] - at["chrf"] if at is not None else np.nan,
-            "bleu_drop_final": first["bleu"] - last["bleu"], "chrf_drop_final": first["chrf"] - last["chrf"],
-            "test_bpt_increase_final": last["test_bpt"] - first["test_bpt"],
-            "neighbour_trained_delta_at_unlearn": at["neighbour_trained_delta_bpt"] if at is not None else np.nan,
-            "neighbour_unseen_delta_at_unlearn": at["neighbour_unseen_delta_bpt"] if at is not None else np.nan,
-            "neighbour_trained_delta_final": last["neighbour_trained_delta_bpt"],
-            "neighbour_unseen_delta_final": last["neighbour_unseen_delta_bpt"],
-            "last_step": int(last["step"]),
-        })
+        calibrated, window_end, stays = calibration.unlearnt_window(
+            step_values, run["n_indistinguishable"].to_numpy(), int(first["n_examples"]), alpha
+        )
+        unlearn_step = calibrated if np.isfinite(calibrated) else float(last["step"])
+        read_at = {"unlearn_step": unlearn_step, "fixed_step": float(fixed_step), "last_step": float(last["step"])}
+
+        def at(step, column, run=run):
+            match = run.loc[run["step"] == step, column]
+            return float(match.iloc[0]) if len(match) else np.nan
+
+        rows.append(
+            {
+                **dict(zip(UNIT, key, strict=True)),
+                **{c: first[c] for c in ("kind", "grouping", "bucket", "replicate", "half")},
+                "status": last["status"],
+                "n_examples": int(first["n_examples"]),
+                "genex_step0": first["genex_mean"],
+                "genex_final": last["genex_mean"],
+                "exposure_rank_step0": first["exposure_rank_mean"],
+                "exposure_rank_final": last["exposure_rank_mean"],
+                "share_step0": first["indistinguishable_share"],
+                "steps_calibrated": calibrated,
+                "window_end": window_end,
+                "stays_unlearnt": stays,
+                "steps_tau": float(metrics.steps_to_unlearn(step_values, run["genex_mean"].to_numpy(), tau)),
+                "reached": float(np.isfinite(per_example).mean()),
+                "censored": not np.isfinite(calibrated),
+                **read_at,
+                "bleu_step0": first["bleu"],
+                "chrf_step0": first["chrf"],
+                **{name: first[metric] - at(read_at[step], metric) for name, (metric, step) in BLEU_QUANTITIES.items()},
+                "neighbour_trained_delta": at(unlearn_step, "neighbour_trained_delta_bpt"),
+                "neighbour_unseen_delta": at(unlearn_step, "neighbour_unseen_delta_bpt"),
+                "retain_bpt_increase": at(unlearn_step, "retain_bpt") - first["retain_bpt"],
+            }
+        )
+    units = pd.DataFrame(rows)
+    units["neighbour_gap"] = units["neighbour_trained_delta"] - units["neighbour_unseen_delta"]
+    return units
+
+
+@dataclass
+class Resamples:
+    """Each unit quantity's values in every bootstrap resample of the test sentences:
+    ``values[q]`` is ``(n_resamples, n_units)`` for BLEU/chrF quantities (recomputed on
+    resampled sentences), ``(n_units,)`` for the others. ``rng`` draws the units."""
+
+    units: pd.DataFrame
+    values: dict
+    n: int
+    level: float
+    rng: np.random.Generator
+
+    def usable(self, quantity: str, members) -> np.ndarray:
+        """``members`` (a boolean mask of units) whose ``quantity`` is defined."""
+        values = self.values[quantity]
+        finite = np.isfinite(values) if values.ndim == 1 else np.isfinite(values).all(axis=0)
+        return np.asarray(members) & finite
+
+    def samples(self, quantity: str, members) -> np.ndarray | None:
+        """Bootstrap distribution of the mean of ``quantity`` over ``members`` (None: < 2 units)."""
+        members = self.usable(quantity, members)
+        if members.sum() < 2:
+            return None
+        return stats.resampled_means(self.values[quantity][..., members], self.rng, self.n)
+
+    def interval_of_mean(self, quantity: str, members) -> tuple[float, float]:
+        samples = self.samples(quantity, members)
+        return stats.interval(samples, self.level) if samples is not None else (np.nan, np.nan)
+
+    def contrast(self, quantity: str, first, second=None) -> dict:
+        """Estimate and interval of mean(first) - mean(second), or of mean(first) alone."""
+        estimate = float(self.units.loc[self.usable(quantity, first), quantity].mean())
+        samples = self.samples(quantity, first)
+        if second is not None:
+            estimate -= float(self.units.loc[self.usable(quantity, second), quantity].mean())
+            other = self.samples(quantity, second)
+            samples = samples - other if samples is not None and other is not None else None
+        low, high = stats.interval(samples, self.level) if samples is not None else (np.nan, np.nan)
+        return {"estimate": estimate, "low": low, "high": high}
+
+
+def resamples(
+    units: pd.DataFrame, translations: pd.DataFrame, references: list[str], n: int, level: float, seed: int
+) -> Resamples:
+    """Resample the test sentences once (``n`` times) and compute every unit's BLEU/chrF
+    drops on each resample from per-sentence statistics (paired bootstrap)."""
+    rng = np.random.default_rng(seed)
+    weights = stats.sentence_weights(rng, len(references), n)
+    cache: dict = {}
+
+    def statistics(key, step):
+        if (key, step) not in cache:
+            rows = translations[(translations[UNIT] == key).all(axis=1) & (translations["step"] == step)]
+            cache[(key, step)] = stats.sentence_statistics(
+                rows.sort_values("sentence")["hypothesis"].tolist(), references
+            )
+        return cache[(key, step)]
+
+    values = {q: units[q].to_numpy(dtype=np.float64) for q in units.columns if units[q].dtype.kind in "fib"}
+    for quantity, (metric, step_column) in BLEU_QUANTITIES.items():
+        column = np.full((n, len(units)), np.nan)
+        for i, unit in enumerate(units.itertuples()):
+            key, step = (unit.method, unit.forget_set, unit.seed), getattr(unit, step_column)
+            if not np.isfinite(step):
+                continue
+            score = stats.SCORERS[metric]
+            column[:, i] = score(weights @ statistics(key, 0.0)[metric]) - score(
+                weights @ statistics(key, step)[metric]
+            )
+        values[quantity] = column
+    return Resamples(units, values, n, level, rng)
+
+
+GROUP_QUANTITIES = {
+    "unlearn_step": "steps to unlearn (calibrated)",
+    "steps_tau": "steps to unlearn (tau rule)",
+    "bleu_drop": "BLEU drop at unlearning",
+    "bleu_drop_fixed": "BLEU drop at the fixed step",
+    "neighbour_gap": "trained - never-trained neighbours, Δ bits/token",
+}
+
+
+def groups(boot: Resamples) -> pd.DataFrame:
+    """Mean and 95% interval of the main quantities per method and kind, and per method,
+    kind and bucket (over replicates and seeds; BLEU also over test sentences)."""
+    units, rows = boot.units, []
+    for keys, members in [
+        *units.groupby(["method", "kind"]).groups.items(),
+        *units.groupby(["method", "kind", "grouping", "bucket"]).groups.items(),
+    ]:
+        mask = units.index.isin(members)
+        row = dict(zip(["method", "kind", "grouping", "bucket"], keys, strict=False))
+        row.setdefault("grouping", "all")
+        row.setdefault("bucket", "all")
+        row["n_units"] = int(mask.sum())
+        row["censored"] = int(units.loc[mask, "censored"].sum())
+        for quantity in GROUP_QUANTITIES:
+            low, high = boot.interval_of_mean(quantity, mask)
+            row.update(
+                {quantity: float(units.loc[mask, quantity].mean()), f"{quantity}_low": low, f"{quantity}_high": high}
+            )
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def agreement(examples: pd.DataFrame) -> pd.DataFrame:
+    """How well RelEx tracks GenEx over all (example, step) rows, per method and kind."""
     rows = []
     for (method, kind), group in examples.groupby(["method", "kind"]):
-        rows.append({"method": method, "kind": kind, "n": len(group),
-                     **metrics.agreement(group["relex"].to_numpy(), group["genex"].to_numpy())})
+        rows.append(
+            {
+                "method": method,
+                "kind": kind,
+                "n": len(group),
+                **metrics.agreement(group["relex"].to_numpy(), group["genex"].to_numpy()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _fmt(value, digits: int = 1) -> str:
-    return "never" if pd.isna(value) else f"{value:.{digits}f}"
+def models(trainings: dict, base_evaluations: dict, references: list[str]) -> pd.DataFrame:
+    """The unlearnt models before unlearning: test BLEU/chrF and how their training ended.
+    ``trainings[(half, seed)]``: training summary; ``base_evaluations[(half, seed)]``:
+    the base evaluation table (test hypotheses)."""
+    import sacrebleu
+
+    rows = []
+    for (half, seed), training in sorted(trainings.items()):
+        evaluation = base_evaluations[(half, seed)]
+        hypotheses = evaluation.loc[evaluation["part"] == "test", "hypothesis"].tolist()
+        rows.append(
+            {
+                "half": half,
+                "seed": seed,
+                "bleu": sacrebleu.BLEU().corpus_score(hypotheses, [references]).score,
+                "chrf": sacrebleu.CHRF().corpus_score(hypotheses, [references]).score,
+                **{
+                    k: training[k] for k in ("stopped_by", "epochs_trained", "updates", "best_epoch", "best_valid_loss")
+                },
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def by_group(table: pd.DataFrame, steps: pd.DataFrame) -> str:
-    """Markdown tables aggregating the forget sets the way the paper's claims compare them."""
-    def row(name, rows):
-        return (f"| {name} | {len(rows)} | {rows['steps_to_unlearn'].mean():.1f} | {rows['reached'].mean():.0%} | "
-                f"{rows['bleu_drop'].mean():.2f} | {rows['bleu_drop_final'].mean():.2f} | "
-                f"{rows['neighbour_trained_delta_at_unlearn'].mean():+.3f} | "
-                f"{rows['neighbour_unseen_delta_at_unlearn'].mean():+.3f} |")
-
-    head = ["| group | forget sets | mean steps to unlearn (sets that got there) | examples reached | "
-            "mean BLEU drop at unlearn | mean BLEU drop at last step | Δ bits/token trained neighbours (at unlearn) | "
-            "Δ bits/token unseen neighbours (at unlearn) |", "|---|---|---|---|---|---|---|---|"]
-    lines = ["## By kind and bucket", ""] + head
-    for method, runs in table.groupby("method"):
-        for kind, rows in runs.groupby("kind"):
-            lines.append(row(f"{method}: {kind} (all)", rows))
-        for (kind, grouping, bucket), rows in runs.groupby(["kind", "grouping", "bucket"], sort=False):
-            lines.append(row(f"{method}: {kind} {grouping} {bucket}", rows))
-    lines += ["", "## Test BLEU by step (mean over forget sets)", ""]
-    pivot = steps.groupby(["method", "kind", "step"])["bleu"].mean().unstack("step")
-    lines.append("| method | kind | " + " | ".join(f"step {c}" for c in pivot.columns) + " |")
-    lines.append("|---|---|" + "---|" * len(pivot.columns))
-    for (method, kind), values in pivot.iterrows():
-        lines.append(f"| {method} | {kind} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
-    return "\n".join(lines) + "\n"
+def _number(value, digits: int = 2) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, agree: pd.DataFrame, tau: float, signature: str, steps: pd.DataFrame) -> str:
-    lines = ["# Unlearning summary", "",
-             f"Steps to unlearn: first evaluated step with mean GenEx <= {tau} bits. "
-             "BLEU/chrF drops are step-0 minus the score at that step (and at the last step).",
-             f"BLEU signature: `{signature}`", "",
-             "| method | forget set | GenEx step 0 → last | exposure step 0 → last | steps to unlearn | "
-             "examples reached | BLEU step 0 | BLEU drop (at unlearn / last) | chrF drop (last) | "
-             "Δ bits/token trained / unseen neighbours | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
+def _with_interval(value, low, high, digits: int = 2) -> str:
+    if not np.isfinite(low):
+        return _number(value, digits)
+    return f"{_number(value, digits)} [{_number(low, digits)}, {_number(high, digits)}]"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def models_markdown(model_table: pd.DataFrame, min_bleu: float) -> list[str]:
+    lines = ["## The unlearnt models before unlearning", ""]
+    lines += markdown_table(
+        [
+            "half",
+            "seed",
+            "test BLEU",
+            "test chrF",
+            "training stopped by",
+            "epochs",
+            "updates",
+            "best epoch",
+            "best valid loss",
+        ],
+        [
+            [
+                r.half,
+                r.seed,
+                f"{r.bleu:.2f}",
+                f"{r.chrf:.2f}",
+                r.stopped_by,
+                r.epochs_trained,
+                r.updates,
+                r.best_epoch,
+                _number(r.best_valid_loss, 3),
+            ]
+            for r in model_table.itertuples()
+        ],
+    )
+    weak = model_table[model_table["bleu"] < min_bleu]
+    lines.append("")
+    if len(weak):
         lines.append(
-            f"| {r.method} | {r.forget_set} | {r.genex_step0:.1f} → {r.genex_final:.1f} | "
-            f"{r.exposure_rank_step0:.2f} → {r.exposure_rank_final:.2f} | {_fmt(r.steps_to_unlearn, 0)} | "
-            f"{r.reached:.0%} | {r.bleu_step0:.2f} | {_fmt(r.bleu_drop, 2)} / {r.bleu_drop_final:.2f} | "
-            f"{r.chrf_drop_final:.2f} | {r.neighbour_trained_delta_final:+.3f} / {r.neighbour_unseen_delta_final:+.3f} | "
-            f"{r.status} |")
-    lines += ["", "## RelEx as an approximation of GenEx", "",
-              "| method | kind | rows (example × step) | Spearman ρ | mean absolute error (bits) |", "|---|---|---|---|---|"]
-    for r in agree.itertuples():
-        lines.append(f"| {r.method} | {r.kind} | {r.n} | {r.spearman:.3f} | {r.mae:.2f} |")
-    return "\n".join(lines) + "\n\n" + by_group(table, steps)
+            f"**The models do not translate well enough for the study's utility axis**: test BLEU "
+            f"{', '.join(f'{b:.2f}' for b in weak['bleu'])} is below claims.min_base_bleu ({min_bleu}). "
+            "No claim gets a verdict. Train longer (model.max_update, model.patience) or on more data."
+        )
+    if (model_table["stopped_by"] == "max_update").any():
+        lines.append(
+            "Training stopped at the update cap (model.max_update), not by convergence: the "
+            "validation loss was still falling."
+        )
+    return lines
+
+
+def markdown(
+    units,
+    group_table,
+    agree,
+    model_table,
+    calibrations,
+    claims_lines,
+    tau,
+    alpha,
+    min_bleu,
+    signature,
+    environment: dict,
+) -> str:
+    lines = ["# Unlearning summary", "", *models_markdown(model_table, min_bleu), ""]
+    lines += [
+        "## Calibrated test",
+        "",
+        f"An example is indistinguishable from never trained at a step when its GenEx lies in the central "
+        f"{1 - alpha:.0%} band of never-trained models' disagreement; a set of n examples counts as "
+        f"unlearnt when at least the {alpha:g}-quantile of Binomial(n, {1 - alpha:g}) of them are "
+        f"({calibration.unlearnt_count(10, alpha)} of 10). False-positive rate: share of held-out population "
+        "members outside the band (should be near alpha).",
+        "",
+    ]
+    lines += markdown_table(
+        ["kind", "mode", "band", "fit / held out", "false-positive rate [95%]"],
+        [
+            [
+                r.kind,
+                r.mode,
+                f"[{r.band_low:.3f}, {r.band_high:.3f}]",
+                f"{r.n_fit} / {r.n_holdout}",
+                _with_interval(r.fpr, r.fpr_low, r.fpr_high, 3),
+            ]
+            for r in calibrations.itertuples()
+        ],
+    )
+    lines += ["", *claims_lines, ""]
+    lines += [
+        "## By kind and bucket (mean [95% interval] over replicate forget sets and seeds)",
+        "",
+        f"Steps to unlearn: calibrated, and by the tau rule (mean GenEx <= {tau} bits; sets that never "
+        "get there are left out of its mean). BLEU drops are read at the calibrated unlearning step, or at "
+        "the last step for sets never unlearnt (counted as censored).",
+        "",
+    ]
+    lines += markdown_table(
+        ["method", "kind", "grouping", "bucket", "units", "censored", *GROUP_QUANTITIES.values()],
+        [
+            [
+                r.method,
+                r.kind,
+                r.grouping,
+                r.bucket,
+                r.n_units,
+                r.censored,
+                *(
+                    _with_interval(
+                        getattr(r, q),
+                        getattr(r, f"{q}_low"),
+                        getattr(r, f"{q}_high"),
+                        1 if q.startswith("steps") else 2 if "bleu" in q else 3,
+                    )
+                    for q in GROUP_QUANTITIES
+                ),
+            ]
+            for r in group_table.itertuples()
+        ],
+    )
+    lines += ["", "## Every unlearning run", "", f"BLEU signature: `{signature}`", ""]
+    lines += markdown_table(
+        [
+            "method",
+            "forget set",
+            "seed",
+            "GenEx step 0 → last",
+            "indistinguishable at step 0",
+            "steps (calibrated)",
+            "unlearnt until",
+            "steps (tau)",
+            "BLEU step 0",
+            "BLEU drop (at unlearning / last)",
+            "status",
+        ],
+        [
+            [
+                r.method,
+                r.forget_set,
+                r.seed,
+                f"{r.genex_step0:.1f} → {r.genex_final:.1f}",
+                f"{r.share_step0:.0%}",
+                _number(r.steps_calibrated, 0) if not r.censored else "never",
+                ("end" if r.stays_unlearnt else _number(r.window_end, 0)) if not r.censored else "—",
+                _number(r.steps_tau, 0),
+                f"{r.bleu_step0:.2f}",
+                f"{_number(r.bleu_drop)} / {_number(r.bleu_drop_final)}",
+                r.status,
+            ]
+            for r in units.itertuples()
+        ],
+    )
+    lines += ["", "## RelEx as an approximation of GenEx", ""]
+    lines += markdown_table(
+        ["method", "kind", "rows (example × step)", "Spearman ρ", "mean absolute error (bits)"],
+        [[r.method, r.kind, r.n, f"{r.spearman:.3f}", f"{r.mae:.2f}"] for r in agree.itertuples()],
+    )
+    lines += ["", "## Environment", "", *(f"- {k}: {v}" for k, v in sorted(environment.items()))]
+    return "\n".join(lines) + "\n"

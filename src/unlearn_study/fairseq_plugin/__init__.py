@@ -4,6 +4,7 @@ torch.load defaults to ``weights_only=True``; fairseq checkpoints pickle an
 ``argparse.Namespace`` with their arguments. Allow-listing that one class keeps the safe
 loader on, instead of switching it off for the whole environment.
 """
+
 import argparse
 
 import torch

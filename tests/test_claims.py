@@ -1,0 +1,68 @@
+"""Claims: contrasts, intervals and verdicts on hand-made unit tables."""
+
+import numpy as np
+import pandas as pd
+
+from unlearn_study import claims
+from unlearn_study.summary import Resamples
+
+
+def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:
+    """n units per bucket: ID and OOD, difficulty and memorisation terciles."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for kind, steps in (("id", id_steps), ("ood", ood_steps)):
+        for grouping, buckets in (("difficulty", ("easy", "hard")), ("memorisation", ("low", "high"))):
+            for bucket in buckets:
+                for _ in range(n):
+                    high_cost = bucket in ("high", "easy")
+                    rows.append(
+                        {
+                            "method": "gradient_ascent",
+                            "kind": kind,
+                            "grouping": grouping,
+                            "bucket": bucket,
+                            "censored": False,
+                            "unlearn_step": steps + rng.normal(0, 1),
+                            "bleu_drop": (2.0 if high_cost else 0.5) + rng.normal(0, 0.2),
+                            "bleu_drop_fixed": (3.0 if kind == "id" else 1.0) + rng.normal(0, 0.2),
+                            "neighbour_gap": rng.normal(0, 0.1),
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def boot(units) -> Resamples:
+    values = {c: units[c].to_numpy(dtype=float) for c in units.columns if units[c].dtype.kind in "fb"}
+    return Resamples(units, values, n=1000, level=0.95, rng=np.random.default_rng(1))
+
+
+def row(table, claim, kind):
+    return table[(table["claim"] == claim) & (table["kind"] == kind)].iloc[0]
+
+
+def test_verdicts_follow_the_intervals():
+    table = claims.table(boot(units_table(ood_steps=30, id_steps=5)), min_base_bleu=5.0, base_bleu=10.0)
+    c1a = row(table, "C1a", "ood vs id")
+    assert c1a["verdict"] == "supported" and 23 < c1a["estimate"] < 27 and c1a["low"] > 0
+    assert row(table, "C2", "id vs ood")["verdict"] == "supported"
+    assert row(table, "C3a", "id")["verdict"] == "supported"  # high costs 2.0, low 0.5
+    assert row(table, "C3b", "ood")["verdict"] == "supported"  # hard 0.5 < easy 2.0
+    assert row(table, "C1b", "ood vs id")["verdict"] == "inconclusive"  # same drops for both kinds
+    assert row(table, "C4", "id")["verdict"] == "inconclusive"  # neighbour gap centred on 0
+    assert (table["n_first"] > 0).all() and set(table["claim"]) == {"C1a", "C1b", "C2", "C3a", "C3b", "C4"}
+
+
+def test_the_opposite_effect_is_contradicted_and_weak_models_get_no_verdict():
+    table = claims.table(boot(units_table(ood_steps=5, id_steps=30)), min_base_bleu=5.0, base_bleu=10.0)
+    assert row(table, "C1a", "ood vs id")["verdict"] == "contradicted"
+    weak = claims.table(boot(units_table(ood_steps=30, id_steps=5)), min_base_bleu=5.0, base_bleu=0.6)
+    assert (weak["verdict"] == "not assessed").all()
+    assert weak["note"].str.contains("base BLEU 0.60 < claims.min_base_bleu 5.0").all()
+    assert weak["estimate"].notna().all()  # the table stays complete
+
+
+def test_a_group_of_one_unit_is_inconclusive():
+    table = claims.table(boot(units_table(ood_steps=30, id_steps=5, n=1)), min_base_bleu=5.0, base_bleu=10.0)
+    c3a = row(table, "C3a", "id")
+    assert c3a["verdict"] == "inconclusive" and "fewer than 2" in c3a["note"]

@@ -1,0 +1,60 @@
+"""Code hashes: what a stage's outputs depend on is read from its imports, not listed."""
+
+from pathlib import Path
+
+import pytest
+
+from unlearn_study import config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_stage_depends_on_the_modules_it_imports_transitively():
+    found = set(config.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py"))
+    assert {
+        "unlearn_study.eval_sets",
+        "unlearn_study.unlearning",
+        "unlearn_study.scoring",
+        "unlearn_study.metrics",
+        "unlearn_study.methods",
+        "unlearn_study.io",
+    } <= found
+    assert not found & {"unlearn_study.neighbours", "unlearn_study.corpus", "unlearn_study.plots", "unlearn_study.claims"}
+    assert not found & config.LOGGING_ONLY  # logging cannot change an output
+    # methods are loaded by the registry, not imported: a job names its own
+    assert "unlearn_study.methods.npo" not in found
+    with_npo = config.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py", "unlearn_study.methods.npo")
+    assert "unlearn_study.methods.npo" in with_npo and "unlearn_study.methods.simnpo" not in with_npo
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A package ``unlearn_study`` of three modules in tmp_path, standing in for the real one."""
+    pkg = tmp_path / "unlearn_study"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "stage_module.py").write_text(
+        "from . import io\n\ndef run():\n    from .helpers import helper\n    return helper()\n"
+    )
+    (pkg / "helpers.py").write_text("def helper():\n    return 1\n")
+    (pkg / "io.py").write_text("")
+    (pkg / "unrelated.py").write_text("x = 1\n")
+    script = tmp_path / "script.py"
+    script.write_text("from unlearn_study.stage_module import run\n\nrun()\n")
+    monkeypatch.setattr(config, "PACKAGE", pkg)
+    return pkg, script
+
+
+def test_editing_a_helper_changes_the_hash_and_an_unrelated_module_does_not(package):
+    pkg, script = package
+    before = config.code_hash(script)
+    assert set(config.code_dependencies(script)) == {
+        "unlearn_study",
+        "unlearn_study.stage_module",
+        "unlearn_study.helpers",
+        "unlearn_study.io",
+    }
+    (pkg / "unrelated.py").write_text("x = 2\n")
+    assert config.code_hash(script) == before
+    (pkg / "helpers.py").write_text("def helper():\n    return 2\n")  # imported inside a function
+    assert config.code_hash(script) != before

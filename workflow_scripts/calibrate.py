@@ -1,0 +1,29 @@
+"""Rule calibrate: the band of the calibrated unlearning test per kind, fitted on part of
+the never-trained population, and its false-positive rate on the rest."""
+
+import pandas as pd
+
+from unlearn_study import calibration
+from unlearn_study.io import write_parquet
+from unlearn_study.stage import job, snakemake_object
+
+snakemake = snakemake_object(globals(), "calibrate")
+with job(snakemake) as run:
+    p = snakemake.params
+    table = pd.read_parquet(snakemake.input.table)
+    rows = [
+        calibration.calibrate(
+            table,
+            kind,
+            alpha=p.alpha,
+            mode=p.mode,
+            holdout=p.holdout,
+            seed=p.seed,
+            n_resamples=p.bootstrap,
+            level=p.level,
+        )
+        for kind in p.kinds
+    ]
+    write_parquet(pd.DataFrame(rows), snakemake.output[0])
+    for row in rows:
+        run.log_metrics({f"{row['kind']}.{k}": row[k] for k in ("band_low", "band_high", "fpr", "fpr_low", "fpr_high")})
