@@ -7,6 +7,7 @@ slurmctld slurmd slurm-client munge`, SLURM 22.05); no systemd, no cgroups, no
 accounting database. Where they are missing the tests skip, unless
 UNLEARN_REQUIRE_CLUSTER_TESTS=1 (set by .ci/run) turns the skip into a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,20 @@ from pathlib import Path
 import pytest
 
 REQUIRE_ENV = "UNLEARN_REQUIRE_CLUSTER_TESTS"
-SLURM_BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun",
-                  "munged", "munge", "unmunge", "runuser")
+SLURM_BINARIES = (
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "scontrol",
+    "scancel",
+    "sinfo",
+    "srun",
+    "munged",
+    "munge",
+    "unmunge",
+    "runuser",
+)
 
 
 def unavailable(reason: str):
@@ -109,8 +122,10 @@ class SlurmCluster:
             unavailable("starting SLURM daemons needs root")
         missing = [b for b in SLURM_BINARIES if shutil.which(b) is None]
         if missing:
-            unavailable(f"SLURM is not installed (missing {', '.join(missing)}; "
-                        "apt-get install --no-install-recommends slurmctld slurmd slurm-client munge)")
+            unavailable(
+                f"SLURM is not installed (missing {', '.join(missing)}; "
+                "apt-get install --no-install-recommends slurmctld slurmd slurm-client munge)"
+            )
         if not Path("/etc/munge/munge.key").exists():
             unavailable("no munge key (/etc/munge/munge.key)")
         host = socket.gethostname().split(".")[0]
@@ -120,8 +135,10 @@ class SlurmCluster:
             unavailable(f"this machine's host name {host!r} does not resolve (srun needs it; add it to /etc/hosts)")
         for path in ("/etc/slurm/slurm.conf", "/run/slurm/conf"):
             if os.path.lexists(path):
-                unavailable(f"this machine has a SLURM configuration already ({path}); "
-                            "the test starts its own cluster only on a machine without one")
+                unavailable(
+                    f"this machine has a SLURM configuration already ({path}); "
+                    "the test starts its own cluster only on a machine without one"
+                )
 
     def _run(self, *cmd: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -273,9 +290,21 @@ class MlflowServer:
 
     def command(self) -> list[str]:
         mlflow = str(Path(sys.executable).parent / "mlflow")
-        return [mlflow, "server", "--host", "127.0.0.1", "--port", str(self.port),
-                "--backend-store-uri", f"sqlite:///{self.dir / 'mlflow.db'}",
-                "--serve-artifacts", "--artifacts-destination", str(self.artifacts), "--workers", "1"]
+        return [
+            mlflow,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.dir / 'mlflow.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(self.artifacts),
+            "--workers",
+            "1",
+        ]
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -284,8 +313,9 @@ class MlflowServer:
         env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
         env.pop("MLFLOW_TRACKING_URI", None)
         with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
         def healthy():
             if self.proc.poll() is not None:

@@ -12,6 +12,7 @@ slurmd slurm-client munge`; elsewhere they skip (UNLEARN_REQUIRE_CLUSTER_TESTS=1
 by .ci/run, makes that a failure). Nothing here names the pipeline's rules or counts
 its jobs: both come from Snakemake's own log of each run.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from local_cluster import MlflowServer, SlurmCluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +75,15 @@ def parse_jobs(log: str) -> list[Job]:
         outputs = re.search(r"^\s+output: (.*)$", block, re.M)
         resources = re.search(r"^\s+resources: (.*)$", block, re.M)
         jobs[jobid.group(1)] = Job(
-            rule=head.group(2), local=bool(head.group(1)),
+            rule=head.group(2),
+            local=bool(head.group(1)),
             wildcards=tuple(sorted(w.strip() for w in wildcards.group(1).split(","))) if wildcards else (),
             outputs=outputs.group(1).split(", ") if outputs else [],
-            resources=dict(r.split("=", 1) for r in resources.group(1).split(", ")) if resources else {})
+            resources=dict(r.split("=", 1) for r in resources.group(1).split(", ")) if resources else {},
+        )
     for sm_id, slurm_id, slurm_log in re.findall(
-            r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.$", log, re.M):
+        r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.$", log, re.M
+    ):
         jobs[sm_id].slurm_id, jobs[sm_id].slurm_log = slurm_id, slurm_log
     return list(jobs.values())
 
@@ -95,8 +98,14 @@ def snakemake(results: Path, env: dict, *args: str, timeout: int) -> Run:
     # model.device cpu: the GPU rules then ask for no GPU (the test cluster has none).
     override.write_text(yaml.safe_dump({"results_dir": str(results), "model": {"device": "cpu"}}))
     start = time.monotonic()
-    proc = subprocess.run([SNAKEMAKE, "--configfile", "config/tiny.yaml", str(override), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [SNAKEMAKE, "--configfile", "config/tiny.yaml", str(override), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     wall = time.monotonic() - start
     log = proc.stdout + proc.stderr
     (results.parent / f"{results.name}.log").write_text(log)
@@ -107,8 +116,11 @@ def snakemake(results: Path, env: dict, *args: str, timeout: int) -> Run:
 
 def clean_env(**extra: str) -> dict:
     """This environment without anything that would steer SLURM, the profile or MLflow."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "UNLEARN_SLURM_", "MLFLOW_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "UNLEARN_SLURM_", "MLFLOW_"))
+    }
     env.update(extra)
     return env
 
@@ -123,6 +135,7 @@ def print_wall(config, what: str, seconds: float) -> None:
 
 
 # --- fixtures --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mlflow_server(pytestconfig, tmp_path_factory):
@@ -163,20 +176,37 @@ def slurm_run(slurm_cluster, mlflow_server, local_run, pytestconfig, tmp_path_fa
     base = tmp_path_factory.mktemp("slurm_run")
     c = slurm_cluster
     mem = str(max(500, c.memory_mb // (2 * c.cpus)))  # CPUs, not memory, limit how many jobs run at once
-    env = clean_env(SLURM_CONF=str(c.conf), MLFLOW_TRACKING_URI=mlflow_server.uri,
-                    UNLEARN_SLURM_PARTITION=c.PARTITION, UNLEARN_SLURM_GPU_PARTITION=c.GPU_PARTITION,
-                    UNLEARN_SLURM_MEM_MB=mem, UNLEARN_SLURM_TRAIN_MEM_MB=mem)
-    run = snakemake(base / "results", env, "--workflow-profile", PROFILE,
-                    "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-                    "--slurm-logdir", str(base / "slurm_logs"), "--slurm-keep-successful-logs", timeout=2700)
+    env = clean_env(
+        SLURM_CONF=str(c.conf),
+        MLFLOW_TRACKING_URI=mlflow_server.uri,
+        UNLEARN_SLURM_PARTITION=c.PARTITION,
+        UNLEARN_SLURM_GPU_PARTITION=c.GPU_PARTITION,
+        UNLEARN_SLURM_MEM_MB=mem,
+        UNLEARN_SLURM_TRAIN_MEM_MB=mem,
+    )
+    run = snakemake(
+        base / "results",
+        env,
+        "--workflow-profile",
+        PROFILE,
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--slurm-logdir",
+        str(base / "slurm_logs"),
+        "--slurm-keep-successful-logs",
+        timeout=2700,
+    )
     print_wall(pytestconfig, "SLURM tiny run", run.wall_s)
     return run
 
 
 def children(client, run: Run):
     parent = client.get_run(run.parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.mlflow.parentRunId = '{run.parent_run_id}'", max_results=10000)
+    runs = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.parent_run_id}'", max_results=10000
+    )
     return parent, runs
 
 
@@ -191,6 +221,7 @@ def effective_config(client, run: Run, tmp: Path) -> dict:
 
 
 # --- MLflow tracking server --------------------------------------------------------------
+
 
 @pytest.mark.server
 @pytest.mark.integration
@@ -230,8 +261,10 @@ def test_server_has_every_per_step_metric(local_run, mlflow_server, tmp_path):
 
     client = MlflowClient(mlflow_server.uri)
     config = effective_config(client, local_run, tmp_path)
-    expected = {"train_model": list(range(1, config["model"]["max_epoch"] + 1)),
-                "unlearn": sorted(config["unlearning"]["eval_steps"])}
+    expected = {
+        "train_model": list(range(1, config["model"]["max_epoch"] + 1)),
+        "unlearn": sorted(config["unlearning"]["eval_steps"]),
+    }
     _, runs = children(client, local_run)
     stepped = Counter()
     for r in runs:
@@ -284,20 +317,25 @@ def test_init_tracking_warns_when_a_server_keeps_artifacts_locally(monkeypatch, 
 
     class Client:
         def get_experiment_by_name(self, name):
-            return SimpleNamespace(experiment_id="7", artifact_location="/srv/mlflow/mlruns/7")
+            return SimpleNamespace(experiment_id="7", artifact_location="/srv/mlflow/mlruns/7", tags={})
+
+        def set_experiment_tag(self, *args):
+            pass
 
     monkeypatch.setattr(tracking, "_client", lambda uri: Client())
     monkeypatch.setattr(tracking.urllib.request, "urlopen", lambda *a, **k: SimpleNamespace(read=lambda: b"OK"))
     assert tracking.init_tracking("http://mlflow.example:5000", "study", "results") == "7"
     assert "--serve-artifacts" in caplog.text
     caplog.clear()
-    Client.get_experiment_by_name = lambda self, name: SimpleNamespace(experiment_id="7",
-                                                                          artifact_location="mlflow-artifacts:/7")
+    Client.get_experiment_by_name = lambda self, name: SimpleNamespace(
+        experiment_id="7", artifact_location="mlflow-artifacts:/7", tags={}
+    )
     tracking.init_tracking("http://mlflow.example:5000", "study", "results")
     assert not caplog.text
 
 
 # --- SLURM -------------------------------------------------------------------------------
+
 
 @pytest.mark.slurm
 @pytest.mark.integration

@@ -222,11 +222,16 @@ def init_tracking(uri: str, experiment: str, results_dir: str) -> str:
             _describe_experiment(client, found.experiment_id, found.tags)
     except Exception as e:  # noqa: BLE001
         raise TrackingError(f"MLflow tracking store {uri} cannot be used: {e}") from None
-    if uri.startswith(("http://", "https://")) and urllib.parse.urlparse(found.artifact_location).scheme in ("", "file"):
-        log.warning("MLflow experiment %r keeps its artifacts in %s, a directory that jobs write to directly: "
-                    "jobs on machines that do not share it lose their artifacts. Start the server with "
-                    "--serve-artifacts --artifacts-destination DIR (and no --default-artifact-root) and use a "
-                    "new experiment name.", experiment, found.artifact_location)
+    local_artifacts = urllib.parse.urlparse(found.artifact_location).scheme in ("", "file")
+    if uri.startswith(("http://", "https://")) and local_artifacts:
+        log.warning(
+            "MLflow experiment %r keeps its artifacts in %s, a directory that jobs write to directly: "
+            "jobs on machines that do not share it lose their artifacts. Start the server with "
+            "--serve-artifacts --artifacts-destination DIR (and no --default-artifact-root) and use a "
+            "new experiment name.",
+            experiment,
+            found.artifact_location,
+        )
     return found.experiment_id
 
 
