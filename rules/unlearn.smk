@@ -70,10 +70,6 @@ rule unlearn:
         "../workflow_scripts/unlearn.py"
 
 
-def unlearning_outputs(name):
-    return expand(f"{P.unlearn_dir}/{name}.parquet", method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
-
-
 rule summarise:
     input:
         steps=unlearning_outputs("steps"),
