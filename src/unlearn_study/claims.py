@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .summary import RULES, Resamples
+from .summary import RULES, Resamples, _number, markdown_table
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Contrast:
     claimed: str  # ">" or "<": the sign of first - second the paper predicts
     kind: str  # the kind(s) the row is about
     censored: str | None  # unit column: never unlearnt by the rule the quantity is read at
+    rule: str  # when a set counts as unlearnt: "calibrated", "tau", or "fixed step" (C2)
 
 
 RULE_NAMES = {"calibrated": "calibrated test", "tau": "mean GenEx <= tau"}
@@ -54,6 +55,7 @@ def contrasts(kinds) -> list[Contrast]:
                     ">",
                     "ood vs id",
                     f"censored{suffix}",
+                    rule,
                 ),
                 Contrast(
                     "C1b",
@@ -65,6 +67,7 @@ def contrasts(kinds) -> list[Contrast]:
                     "<",
                     "ood vs id",
                     f"censored{suffix}",
+                    rule,
                 ),
             ]
         for kind in kinds:
@@ -79,6 +82,7 @@ def contrasts(kinds) -> list[Contrast]:
                     ">",
                     kind,
                     f"censored{suffix}",
+                    rule,
                 ),
                 Contrast(
                     "C3b",
@@ -90,6 +94,7 @@ def contrasts(kinds) -> list[Contrast]:
                     "<",
                     kind,
                     f"censored{suffix}",
+                    rule,
                 ),
                 Contrast(
                     "C4",
@@ -101,6 +106,7 @@ def contrasts(kinds) -> list[Contrast]:
                     ">",
                     kind,
                     f"censored{suffix}",
+                    rule,
                 ),
             ]
     if both:
@@ -115,6 +121,7 @@ def contrasts(kinds) -> list[Contrast]:
                 ">",
                 "id vs ood",
                 None,
+                "fixed step",
             )
         )
     order = {"C1a": 0, "C1b": 1, "C2": 2, "C3a": 3, "C3b": 4, "C4": 5}
@@ -155,6 +162,7 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
                     "method": method,
                     "kind": c.kind,
                     "statement": c.statement,
+                    "rule": c.rule,
                     "statistic": c.statistic,
                     "claimed": f"{c.claimed} 0",
                     **result,
@@ -170,8 +178,6 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
 
 
 def markdown(claims: pd.DataFrame, level: float, n_resamples: int) -> list[str]:
-    from .summary import _number, markdown_table
-
     lines = [
         "## Claims",
         "",
