@@ -62,3 +62,8 @@ OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_ste
 
 # The translation settings that decide the hypotheses (the batch budget only their speed).
 GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}
+
+
+def unlearning_outputs(name):
+    """One table of every unlearning job (method x forget set x unlearnt seed)."""
+    return expand(f"{P.unlearn_dir}/{name}.parquet", method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)

@@ -9,13 +9,13 @@ rule prepare_corpus:
         valid=P.valid,
         test=P.test,
         stats=P.corpus_stats,
-    params:
-        corpus=corpus_params(config["corpus"]),
-        code=code("prepare_corpus.py"),
     log:
         f"{P.logs_dir}/prepare_corpus.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        corpus=corpus_params(config["corpus"]),
+        code=code("prepare_corpus.py"),
     script:
         "../workflow_scripts/prepare_corpus.py"
 
@@ -27,13 +27,13 @@ rule select_id_sets:
         candidates=P.id_candidates,
         population=P.id_population,
         retained=P.retained,
-    params:
-        **config["id_sets"],
-        code=code("select_id_sets.py"),
     log:
         f"{P.logs_dir}/select_id_sets.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["id_sets"],
+        code=code("select_id_sets.py"),
     script:
         "../workflow_scripts/select_id_sets.py"
 
@@ -45,13 +45,13 @@ rule train_subword:
     output:
         model=P.spm,
         dictionary=P.dictionary,
-    params:
-        **config["subword"],
-        code=code("train_subword.py"),
     log:
         f"{P.logs_dir}/train_subword.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["subword"],
+        code=code("train_subword.py"),
     script:
         "../workflow_scripts/train_subword.py"
 
@@ -62,13 +62,13 @@ rule make_canaries:
     output:
         canaries=P.canaries,
         population=P.canary_population,
-    params:
-        **config["canaries"],
-        code=code("make_canaries.py"),
     log:
         f"{P.logs_dir}/make_canaries.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **config["canaries"],
+        code=code("make_canaries.py"),
     script:
         "../workflow_scripts/make_canaries.py"
 
@@ -79,13 +79,13 @@ rule split_halves:
         canaries=rules.make_canaries.output.canaries,
     output:
         P.halves,
-    params:
-        seed=config["halves"]["seed"],
-        code=code("split_halves.py"),
     log:
         f"{P.logs_dir}/split_halves.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        seed=config["halves"]["seed"],
+        code=code("split_halves.py"),
     script:
         "../workflow_scripts/split_halves.py"
 
@@ -102,11 +102,11 @@ rule binarize:
         dictionary=rules.train_subword.output.dictionary,
     output:
         directory(P.data_bin),
-    params:
-        code=code("binarize.py"),
     log:
         f"{P.logs_dir}/binarize_{{half}}.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        code=code("binarize.py"),
     script:
         "../workflow_scripts/binarize.py"

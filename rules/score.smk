@@ -12,14 +12,14 @@ rule example_pool:
         spm=rules.train_subword.output.model,
     output:
         P.pool,
-    params:
-        test_sample=config["scoring"]["test_sample"],
-        seed=config["scoring"]["seed"],
-        code=code("example_pool.py"),
     log:
         f"{P.logs_dir}/example_pool.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        test_sample=config["scoring"]["test_sample"],
+        seed=config["scoring"]["seed"],
+        code=code("example_pool.py"),
     script:
         "../workflow_scripts/example_pool.py"
 
@@ -31,18 +31,18 @@ rule score_model:
         data=P.data_bin,
     output:
         P.scores,
-    params:
-        max_tokens=config["scoring"]["max_tokens"],
-        code=code("score_model.py"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
     log:
         f"{P.logs_dir}/score_{{half}}_seed{{seed}}.log",
     benchmark:
         f"{P.benchmarks_dir}/score_{{half}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        max_tokens=config["scoring"]["max_tokens"],
+        code=code("score_model.py"),
     script:
         "../workflow_scripts/score_model.py"
 
@@ -64,13 +64,13 @@ rule example_table:
             caption="../report/exposure_by_repetition.rst",
             category="Scores before unlearning",
         ),
-    params:
-        models=expand("{half}:{seed}", half=HALVES, seed=SEEDS),
-        code=code("example_table.py"),
     log:
         f"{P.logs_dir}/example_table.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        models=expand("{half}:{seed}", half=HALVES, seed=SEEDS),
+        code=code("example_table.py"),
     script:
         "../workflow_scripts/example_table.py"
 
@@ -80,17 +80,17 @@ rule calibrate:
         table=rules.example_table.output.table,
     output:
         P.calibration,
-    params:
-        kinds=config["forget_sets"]["kinds"],
-        alpha=UNLEARNING["alpha"],
-        **UNLEARNING["calibration"],
-        bootstrap=config["claims"]["bootstrap"],
-        level=config["claims"]["level"],
-        code=code("calibrate.py"),
     log:
         f"{P.logs_dir}/calibrate.log",
     conda:
         "../envs/pipeline.yaml"
+    params:
+        **UNLEARNING["calibration"],
+        kinds=config["forget_sets"]["kinds"],
+        alpha=UNLEARNING["alpha"],
+        bootstrap=config["claims"]["bootstrap"],
+        level=config["claims"]["level"],
+        code=code("calibrate.py"),
     script:
         "../workflow_scripts/calibrate.py"
 
@@ -105,14 +105,14 @@ rule select_forget_set:
     output:
         forget=P.forget_set,
         neighbours=P.neighbours,
+    log:
+        f"{P.logs_dir}/select_forget_set_{{forget_set}}.log",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         size=config["forget_sets"]["size"],
         seed=config["forget_sets"]["seed"],
         k=config["neighbours"]["k"],
         code=code("select_forget_set.py"),
-    log:
-        f"{P.logs_dir}/select_forget_set_{{forget_set}}.log",
-    conda:
-        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/select_forget_set.py"

@@ -8,17 +8,17 @@ rule train_model:
     output:
         checkpoint=P.checkpoint,
         training=P.training,
-    params:
-        hyper=MODEL_HYPERPARAMETERS,
-        code=code("train_model.py"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
     log:
         f"{P.logs_dir}/train_{{half}}_seed{{seed}}.log",
     benchmark:
         f"{P.benchmarks_dir}/train_{{half}}_seed{{seed}}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+    params:
+        hyper=MODEL_HYPERPARAMETERS,
+        code=code("train_model.py"),
     script:
         "../workflow_scripts/train_model.py"

@@ -14,6 +14,15 @@ rule base_evaluation:
         retained=rules.select_id_sets.output.retained,
     output:
         P.base_evaluation,
+    log:
+        f"{P.logs_dir}/base_evaluation_{{half}}_seed{{seed}}.log",
+    benchmark:
+        f"{P.benchmarks_dir}/base_evaluation_{{half}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         kinds=config["forget_sets"]["kinds"],
         retain_sample=UNLEARNING["retain_sample"],
@@ -21,15 +30,6 @@ rule base_evaluation:
         generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
         code=code("base_evaluation.py"),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    log:
-        f"{P.logs_dir}/base_evaluation_{{half}}_seed{{seed}}.log",
-    benchmark:
-        f"{P.benchmarks_dir}/base_evaluation_{{half}}_seed{{seed}}.tsv"
-    conda:
-        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/base_evaluation.py"
 
@@ -48,6 +48,15 @@ rule unlearn:
         steps=f"{P.unlearn_dir}/steps.parquet",
         translations=f"{P.unlearn_dir}/translations.parquet",
         status=f"{P.unlearn_dir}/status.json",
+    log:
+        f"{P.logs_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.log",
+    benchmark:
+        f"{P.benchmarks_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
     params:
         method_args=method_args,
         settings=OPTIMISATION,
@@ -57,21 +66,8 @@ rule unlearn:
         generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
         code=lambda wc: code("unlearn.py", methods.module_of(wc.method)),
-    threads: THREADS
-    resources:
-        gpu=GPU,
-    log:
-        f"{P.logs_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.log",
-    benchmark:
-        f"{P.benchmarks_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.tsv"
-    conda:
-        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/unlearn.py"
-
-
-def unlearning_outputs(name):
-    return expand(f"{P.unlearn_dir}/{name}.parquet", method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
 
 
 rule summarise:
@@ -94,9 +90,7 @@ rule summarise:
         claims=f"{P.summary_dir}/claims.parquet",
         claims_markdown=report(f"{P.summary_dir}/claims.md", caption="../report/claims.rst", category="Summary"),
         markdown=report(f"{P.summary_dir}/summary.md", caption="../report/summary.rst", category="Summary"),
-        claims_figure=report(
-            f"{P.figures_dir}/claims.png", caption="../report/claims_figure.rst", category="Summary"
-        ),
+        claims_figure=report(f"{P.figures_dir}/claims.png", caption="../report/claims_figure.rst", category="Summary"),
         curves=report(
             f"{P.figures_dir}/metric_curves.png", caption="../report/metric_curves.rst", category="Unlearning"
         ),
@@ -121,15 +115,15 @@ rule summarise:
         steps_to_unlearn=report(
             f"{P.figures_dir}/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
         ),
+    log:
+        f"{P.logs_dir}/summarise.log",
+    conda:
+        "../envs/pipeline.yaml"
     params:
         tau=UNLEARNING["tau"],
         alpha=UNLEARNING["alpha"],
         claims=config["claims"],
         models=expand("{half}:{seed}", half=HALVES, seed=UNLEARN_SEEDS),
         code=code("summarise.py"),
-    log:
-        f"{P.logs_dir}/summarise.log",
-    conda:
-        "../envs/pipeline.yaml"
     script:
         "../workflow_scripts/summarise.py"

@@ -29,7 +29,9 @@ def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:
                             "neighbour_gap": rng.normal(0, 0.1),
                         }
                     )
-    return pd.DataFrame(rows)
+    units = pd.DataFrame(rows)
+    # the tau rule reads the same costs here (each rule's columns are tested alike)
+    return units.assign(**{f"{c}_tau": units[c] for c in ("censored", "unlearn_step", "bleu_drop", "neighbour_gap")})
 
 
 def boot(units) -> Resamples:
@@ -37,8 +39,9 @@ def boot(units) -> Resamples:
     return Resamples(units, values, n=1000, level=0.95, rng=np.random.default_rng(1))
 
 
-def row(table, claim, kind):
-    return table[(table["claim"] == claim) & (table["kind"] == kind)].iloc[0]
+def row(table, claim, kind, rule="calibrated test"):
+    rows = table[(table["claim"] == claim) & (table["kind"] == kind)]
+    return rows[rows["statistic"].str.contains(rule) | (claim == "C2")].iloc[0]
 
 
 def test_verdicts_follow_the_intervals():
@@ -51,6 +54,8 @@ def test_verdicts_follow_the_intervals():
     assert row(table, "C1b", "ood vs id")["verdict"] == "inconclusive"  # same drops for both kinds
     assert row(table, "C4", "id")["verdict"] == "inconclusive"  # neighbour gap centred on 0
     assert (table["n_first"] > 0).all() and set(table["claim"]) == {"C1a", "C1b", "C2", "C3a", "C3b", "C4"}
+    assert len(table) == 2 * (2 + 3 * 2) + 1  # both rules: C1a, C1b and per kind C3a, C3b, C4; C2 once
+    assert row(table, "C1a", "ood vs id", rule="tau")["verdict"] == "supported"
 
 
 def test_the_opposite_effect_is_contradicted_and_weak_models_get_no_verdict():

@@ -19,7 +19,12 @@ def test_a_stage_depends_on_the_modules_it_imports_transitively():
         "unlearn_study.methods",
         "unlearn_study.io",
     } <= found
-    assert not found & {"unlearn_study.neighbours", "unlearn_study.corpus", "unlearn_study.plots", "unlearn_study.claims"}
+    assert not found & {
+        "unlearn_study.neighbours",
+        "unlearn_study.corpus",
+        "unlearn_study.plots",
+        "unlearn_study.claims",
+    }
     assert not found & config.LOGGING_ONLY  # logging cannot change an output
     # methods are loaded by the registry, not imported: a job names its own
     assert "unlearn_study.methods.npo" not in found

@@ -96,7 +96,9 @@ def test_buckets_too_small_for_their_replicates_are_rejected():
     config["forget_sets"]["replicates"] = (
         2 * (config["id_sets"]["n_candidates"] // 6 // config["forget_sets"]["size"]) + 1
     )
-    with pytest.raises(ConfigError, match=r"'forget_sets.replicates': .* a tercile of id_sets.n_candidates, per half"):
+    with pytest.raises(
+        ConfigError, match=r"'forget_sets.replicates': .* a tercile of id_sets.n_candidates in one half"
+    ):
         validate_config(config)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .summary import Resamples
+from .summary import RULES, Resamples, _number, markdown_table
 
 
 @dataclass(frozen=True)
@@ -29,33 +29,88 @@ class Contrast:
     second: dict | None  # None: the mean of the first group against 0
     claimed: str  # ">" or "<": the sign of first - second the paper predicts
     kind: str  # the kind(s) the row is about
+    censored: str | None  # unit column: never unlearnt by the rule the quantity is read at
+    rule: str  # when a set counts as unlearnt: "calibrated", "tau", or "fixed step" (C2)
+
+
+RULE_NAMES = {"calibrated": "calibrated test", "tau": "mean GenEx <= tau"}
 
 
 def contrasts(kinds) -> list[Contrast]:
-    """Every claim contrast the study can compute with these kinds."""
+    """Every claim contrast the study can compute with these kinds; the claims that read
+    a cost "at the unlearning step" once for each rule of when a set is unlearnt."""
     found = []
-    if {"id", "ood"} <= set(kinds):
-        found += [
-            Contrast(
-                "C1a",
-                "OOD examples need more steps to unlearn",
-                "unlearn_step",
-                "steps to unlearn (calibrated), OOD − ID",
-                {"kind": "ood"},
-                {"kind": "id"},
-                ">",
-                "ood vs id",
-            ),
-            Contrast(
-                "C1b",
-                "unlearning OOD examples costs less utility",
-                "bleu_drop",
-                "BLEU drop at the unlearning step, OOD − ID",
-                {"kind": "ood"},
-                {"kind": "id"},
-                "<",
-                "ood vs id",
-            ),
+    both = {"id", "ood"} <= set(kinds)
+    for rule, suffix in RULES.items():
+        name = RULE_NAMES[rule]
+        if both:
+            found += [
+                Contrast(
+                    "C1a",
+                    "OOD examples need more steps to unlearn",
+                    f"unlearn_step{suffix}",
+                    f"steps to unlearn ({name}), OOD − ID",
+                    {"kind": "ood"},
+                    {"kind": "id"},
+                    ">",
+                    "ood vs id",
+                    f"censored{suffix}",
+                    rule,
+                ),
+                Contrast(
+                    "C1b",
+                    "unlearning OOD examples costs less utility",
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({name}), OOD − ID",
+                    {"kind": "ood"},
+                    {"kind": "id"},
+                    "<",
+                    "ood vs id",
+                    f"censored{suffix}",
+                    rule,
+                ),
+            ]
+        for kind in kinds:
+            found += [
+                Contrast(
+                    "C3a",
+                    "more memorised examples hurt utility more",
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({name}), high − low memorisation",
+                    {"kind": kind, "grouping": "memorisation", "bucket": "high"},
+                    {"kind": kind, "grouping": "memorisation", "bucket": "low"},
+                    ">",
+                    kind,
+                    f"censored{suffix}",
+                    rule,
+                ),
+                Contrast(
+                    "C3b",
+                    "harder examples give a better trade-off",
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({name}), hard − easy difficulty",
+                    {"kind": kind, "grouping": "difficulty", "bucket": "hard"},
+                    {"kind": kind, "grouping": "difficulty", "bucket": "easy"},
+                    "<",
+                    kind,
+                    f"censored{suffix}",
+                    rule,
+                ),
+                Contrast(
+                    "C4",
+                    "similar trained examples are unlearnt too, never-trained ones barely",
+                    f"neighbour_gap{suffix}",
+                    f"Δ bits/token at unlearning ({name}), trained − never-trained neighbours",
+                    {"kind": kind},
+                    None,
+                    ">",
+                    kind,
+                    f"censored{suffix}",
+                    rule,
+                ),
+            ]
+    if both:
+        found.append(
             Contrast(
                 "C2",
                 "unlearning ID examples makes BLEU decay fast",
@@ -65,42 +120,12 @@ def contrasts(kinds) -> list[Contrast]:
                 {"kind": "ood"},
                 ">",
                 "id vs ood",
-            ),
-        ]
-    for kind in kinds:
-        found += [
-            Contrast(
-                "C3a",
-                "more memorised examples hurt utility more",
-                "bleu_drop",
-                "BLEU drop at the unlearning step, high − low memorisation",
-                {"kind": kind, "grouping": "memorisation", "bucket": "high"},
-                {"kind": kind, "grouping": "memorisation", "bucket": "low"},
-                ">",
-                kind,
-            ),
-            Contrast(
-                "C3b",
-                "harder examples give a better trade-off",
-                "bleu_drop",
-                "BLEU drop at the unlearning step, hard − easy difficulty",
-                {"kind": kind, "grouping": "difficulty", "bucket": "hard"},
-                {"kind": kind, "grouping": "difficulty", "bucket": "easy"},
-                "<",
-                kind,
-            ),
-            Contrast(
-                "C4",
-                "similar trained examples are unlearnt too, never-trained ones barely",
-                "neighbour_gap",
-                "Δ bits/token at the unlearning step, trained − never-trained neighbours",
-                {"kind": kind},
                 None,
-                ">",
-                kind,
-            ),
-        ]
-    return found
+                "fixed step",
+            )
+        )
+    order = {"C1a": 0, "C1b": 1, "C2": 2, "C3a": 3, "C3b": 4, "C4": 5}
+    return sorted(found, key=lambda c: order[c.claim])  # stable: the calibrated rule before the tau rule
 
 
 def _select(units: pd.DataFrame, method: str, selection: dict) -> np.ndarray:
@@ -122,7 +147,7 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
             n_first = int(boot.usable(c.quantity, first).sum())
             n_second = int(boot.usable(c.quantity, second).sum()) if second is not None else 0
             used = first | (second if second is not None else False)
-            censored = int(units.loc[used, "censored"].sum())
+            censored = int(units.loc[used, c.censored].sum()) if c.censored else 0
             verdict, notes = stats.verdict(result["low"], result["high"], c.claimed), []
             if n_first < 2 or (second is not None and n_second < 2):
                 notes.append("fewer than 2 forget sets in a group")
@@ -137,6 +162,7 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
                     "method": method,
                     "kind": c.kind,
                     "statement": c.statement,
+                    "rule": c.rule,
                     "statistic": c.statistic,
                     "claimed": f"{c.claimed} 0",
                     **result,
@@ -152,8 +178,6 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
 
 
 def markdown(claims: pd.DataFrame, level: float, n_resamples: int) -> list[str]:
-    from .summary import _number, markdown_table
-
     lines = [
         "## Claims",
         "",

@@ -137,24 +137,25 @@ def check_semantics(config: dict) -> None:
 
 def check_forget_set_sizes(config: dict) -> None:
     """Every bucket must hold its replicates: ceil(replicates / 2) disjoint sets from each
-    half. A tercile of a kind holds a third of its candidates, about half of them in each
-    half; a repetition level holds per_level canaries, split evenly."""
+    half. Terciles are taken within a kind and half, so a half's tercile holds a third of
+    the half's candidates of that kind; a repetition level holds per_level canaries, split
+    evenly between the halves."""
     fs, canaries = config["forget_sets"], config["canaries"]
     per_half = -(-fs["replicates"] // 2) * fs["size"]
     n_ood = canaries["per_level"] * len(canaries["repetitions"])
     buckets = {}
     if "id" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
-        buckets["a tercile of id_sets.n_candidates, per half"] = config["id_sets"]["n_candidates"] // 6
+        buckets["a tercile of id_sets.n_candidates in one half"] = config["id_sets"]["n_candidates"] // 2 // 3
     if "ood" in fs["kinds"] and {"difficulty", "memorisation"} & set(fs["groupings"]):
-        buckets["a tercile of the canaries (canaries.per_level x levels), per half"] = n_ood // 6
+        buckets["a tercile of the canaries (canaries.per_level x levels) in one half"] = n_ood // 2 // 3
     if "ood" in fs["kinds"] and "repetition" in fs["groupings"]:
-        buckets["canaries.per_level, per half"] = canaries["per_level"] // 2
+        buckets["canaries.per_level in one half"] = canaries["per_level"] // 2
     for what, available in buckets.items():
         if per_half > available:
             raise ConfigError(
                 f"config key 'forget_sets.replicates': {fs['replicates']} replicates of forget_sets.size "
                 f"{fs['size']} need {per_half} examples from each half of a bucket, more than {what} "
-                f"(about {available}); lower forget_sets.replicates or forget_sets.size, or add candidates"
+                f"({available}); lower forget_sets.replicates or forget_sets.size, or add candidates"
             )
 
 

@@ -15,7 +15,7 @@ probability space, ``LME(l) = -log2 mean_s 2^(-l_s)``:
 - ``mem = bits_out - bits_in``: counterfactual memorisation.
 - ``diff = bpt_out``: difficulty, loss per token under models that never saw z.
 - ``diff_tercile`` (easy/medium/hard) and ``mem_tercile`` (low/medium/high), within
-  each candidate kind (id, ood), over both halves.
+  each candidate kind (id, ood) and half.
 - ``exposure_rank`` / ``exposure_skewnorm``: Carlini exposure under the in-models
   against the population of the example's kind under the same models.
 """
@@ -89,13 +89,18 @@ def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict) -> pd.Da
     table["exposure_rank"] = np.nan
     table["exposure_skewnorm"] = np.nan
     for kind in CANDIDATE_KINDS:
-        rows = table["kind"] == kind
-        if not rows.any():
-            continue
-        table.loc[rows, "diff_tercile"] = metrics.terciles(table.loc[rows, "diff"].to_numpy(), DIFFICULTY_LABELS)
-        table.loc[rows, "mem_tercile"] = metrics.terciles(table.loc[rows, "mem"].to_numpy(), MEMORISATION_LABELS)
         for half in HALVES:
-            members = rows & (table["half"] == half)
+            members = (table["kind"] == kind) & (table["half"] == half)
+            if not members.any():
+                continue
+            # Within the half: its candidates share their in- and out-models, so a model's own
+            # offset (e.g. one model finding all canaries a few bits harder) cannot put most of
+            # one half into one tercile.
+            for column, source, labels in (
+                ("diff_tercile", "diff", DIFFICULTY_LABELS),
+                ("mem_tercile", "mem", MEMORISATION_LABELS),
+            ):
+                table.loc[members, column] = metrics.terciles(table.loc[members, source].to_numpy(), labels)
             pop_bpt = population(table, kind)[f"bpt_{half}"].to_numpy()
             values = table.loc[members, "bpt_in"].to_numpy()
             table.loc[members, "exposure_rank"] = metrics.rank_exposure(values, pop_bpt)

@@ -11,7 +11,8 @@ method from one seed of its half's model. Per unit (``per_unit``):
 - the tau rule: ``steps_tau``, the first step with mean GenEx <= tau; ``reached``, the
   share of examples whose own GenEx got there;
 - ``unlearn_step``: the step the costs are read at: ``steps_calibrated``, or the last
-  step when the set is never unlearnt (``censored``);
+  step when the set is never unlearnt (``censored``); ``unlearn_step_tau`` and
+  ``censored_tau`` the same by the tau rule (every ``*_tau`` column is read there);
 - ``bleu_drop``/``chrf_drop``: step-0 score minus the score at ``unlearn_step``;
   ``bleu_drop_fixed``: the same at ``claims.fixed_step``; ``*_final`` at the last step;
 - ``neighbour_gap``: at ``unlearn_step``, the change of bits/token of trained neighbours
@@ -31,9 +32,14 @@ import pandas as pd
 from . import calibration, metrics, stats
 
 UNIT = ["method", "forget_set", "seed"]
+# When a set counts as unlearnt, and the suffix of the unit columns read at that step.
+RULES = {"calibrated": "", "tau": "_tau"}
 BLEU_QUANTITIES = {
-    "bleu_drop": ("bleu", "unlearn_step"),
-    "chrf_drop": ("chrf", "unlearn_step"),
+    **{
+        f"{metric}_drop{suffix}": (metric, f"unlearn_step{suffix}")
+        for suffix in RULES.values()
+        for metric in ("bleu", "chrf")
+    },
     "bleu_drop_fixed": ("bleu", "fixed_step"),
     "bleu_drop_final": ("bleu", "last_step"),
 }
@@ -71,41 +77,51 @@ def per_unit(steps: pd.DataFrame, examples: pd.DataFrame, tau: float, alpha: flo
         calibrated, window_end, stays = calibration.unlearnt_window(
             step_values, run["n_indistinguishable"].to_numpy(), int(first["n_examples"]), alpha
         )
-        unlearn_step = calibrated if np.isfinite(calibrated) else float(last["step"])
-        read_at = {"unlearn_step": unlearn_step, "fixed_step": float(fixed_step), "last_step": float(last["step"])}
+        reached_at = {
+            "calibrated": calibrated,
+            "tau": float(metrics.steps_to_unlearn(step_values, run["genex_mean"].to_numpy(), tau)),
+        }
+        read_at = {"fixed_step": float(fixed_step), "last_step": float(last["step"])}
+        for rule, suffix in RULES.items():
+            read_at[f"unlearn_step{suffix}"] = (
+                reached_at[rule] if np.isfinite(reached_at[rule]) else read_at["last_step"]
+            )
 
         def at(step, column, run=run):
             match = run.loc[run["step"] == step, column]
             return float(match.iloc[0]) if len(match) else np.nan
 
-        rows.append(
-            {
-                **dict(zip(UNIT, key, strict=True)),
-                **{c: first[c] for c in ("kind", "grouping", "bucket", "replicate", "half")},
-                "status": last["status"],
-                "n_examples": int(first["n_examples"]),
-                "genex_step0": first["genex_mean"],
-                "genex_final": last["genex_mean"],
-                "exposure_rank_step0": first["exposure_rank_mean"],
-                "exposure_rank_final": last["exposure_rank_mean"],
-                "share_step0": first["indistinguishable_share"],
-                "steps_calibrated": calibrated,
-                "window_end": window_end,
-                "stays_unlearnt": stays,
-                "steps_tau": float(metrics.steps_to_unlearn(step_values, run["genex_mean"].to_numpy(), tau)),
-                "reached": float(np.isfinite(per_example).mean()),
-                "censored": not np.isfinite(calibrated),
-                **read_at,
-                "bleu_step0": first["bleu"],
-                "chrf_step0": first["chrf"],
-                **{name: first[metric] - at(read_at[step], metric) for name, (metric, step) in BLEU_QUANTITIES.items()},
-                "neighbour_trained_delta": at(unlearn_step, "neighbour_trained_delta_bpt"),
-                "neighbour_unseen_delta": at(unlearn_step, "neighbour_unseen_delta_bpt"),
-                "retain_bpt_increase": at(unlearn_step, "retain_bpt") - first["retain_bpt"],
-            }
-        )
+        row = {
+            **dict(zip(UNIT, key, strict=True)),
+            **{c: first[c] for c in ("kind", "grouping", "bucket", "replicate", "half")},
+            "status": last["status"],
+            "n_examples": int(first["n_examples"]),
+            "genex_step0": first["genex_mean"],
+            "genex_final": last["genex_mean"],
+            "exposure_rank_step0": first["exposure_rank_mean"],
+            "exposure_rank_final": last["exposure_rank_mean"],
+            "share_step0": first["indistinguishable_share"],
+            "steps_calibrated": calibrated,
+            "window_end": window_end,
+            "stays_unlearnt": stays,
+            "steps_tau": reached_at["tau"],
+            "reached": float(np.isfinite(per_example).mean()),
+            **read_at,
+            "bleu_step0": first["bleu"],
+            "chrf_step0": first["chrf"],
+            **{name: first[metric] - at(read_at[step], metric) for name, (metric, step) in BLEU_QUANTITIES.items()},
+        }
+        for rule, suffix in RULES.items():
+            step = read_at[f"unlearn_step{suffix}"]
+            row[f"censored{suffix}"] = not np.isfinite(reached_at[rule])
+            row[f"neighbour_gap{suffix}"] = at(step, "neighbour_trained_delta_bpt") - at(
+                step, "neighbour_unseen_delta_bpt"
+            )
+        row["neighbour_trained_delta"] = at(read_at["unlearn_step"], "neighbour_trained_delta_bpt")
+        row["neighbour_unseen_delta"] = at(read_at["unlearn_step"], "neighbour_unseen_delta_bpt")
+        row["retain_bpt_increase"] = at(read_at["unlearn_step"], "retain_bpt") - first["retain_bpt"]
+        rows.append(row)
     units = pd.DataFrame(rows)
-    units["neighbour_gap"] = units["neighbour_trained_delta"] - units["neighbour_unseen_delta"]
     return units
 
 
@@ -184,10 +200,11 @@ def resamples(
 
 GROUP_QUANTITIES = {
     "unlearn_step": "steps to unlearn (calibrated)",
-    "steps_tau": "steps to unlearn (tau rule)",
-    "bleu_drop": "BLEU drop at unlearning",
+    "bleu_drop": "BLEU drop at unlearning (calibrated)",
+    "unlearn_step_tau": "steps to unlearn (tau rule)",
+    "bleu_drop_tau": "BLEU drop at unlearning (tau rule)",
     "bleu_drop_fixed": "BLEU drop at the fixed step",
-    "neighbour_gap": "trained - never-trained neighbours, Δ bits/token",
+    "neighbour_gap": "trained − never-trained neighbours, Δ bits/token (calibrated)",
 }
 
 
@@ -204,7 +221,8 @@ def groups(boot: Resamples) -> pd.DataFrame:
         row.setdefault("grouping", "all")
         row.setdefault("bucket", "all")
         row["n_units"] = int(mask.sum())
-        row["censored"] = int(units.loc[mask, "censored"].sum())
+        for suffix in RULES.values():
+            row[f"censored{suffix}"] = int(units.loc[mask, f"censored{suffix}"].sum())
         for quantity in GROUP_QUANTITIES:
             low, high = boot.interval_of_mean(quantity, mask)
             row.update(
@@ -357,13 +375,21 @@ def markdown(
     lines += [
         "## By kind and bucket (mean [95% interval] over replicate forget sets and seeds)",
         "",
-        f"Steps to unlearn: calibrated, and by the tau rule (mean GenEx <= {tau} bits; sets that never "
-        "get there are left out of its mean). BLEU drops are read at the calibrated unlearning step, or at "
-        "the last step for sets never unlearnt (counted as censored).",
+        f"A set is unlearnt by the calibrated test, or by the tau rule (mean GenEx <= {tau} bits). Steps and "
+        "costs are read at that step; a set never unlearnt within the run is read at the last step (a lower "
+        "bound on its steps) and counted as never unlearnt.",
         "",
     ]
     lines += markdown_table(
-        ["method", "kind", "grouping", "bucket", "units", "censored", *GROUP_QUANTITIES.values()],
+        [
+            "method",
+            "kind",
+            "grouping",
+            "bucket",
+            "units",
+            "never unlearnt (calibrated / tau)",
+            *GROUP_QUANTITIES.values(),
+        ],
         [
             [
                 r.method,
@@ -371,7 +397,7 @@ def markdown(
                 r.grouping,
                 r.bucket,
                 r.n_units,
-                r.censored,
+                f"{r.censored} / {r.censored_tau}",
                 *(
                     _with_interval(
                         getattr(r, q),
