@@ -1,8 +1,11 @@
-"""Shared fixtures: a real tiny fairseq translation model trained on CPU in seconds."""
+"""Shared fixtures: a real tiny fairseq translation model trained on CPU in seconds, and one
+run of the tiny study (config/tiny.yaml) through Snakemake that the end-to-end tests share."""
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -10,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from unlearn_study.config import load_config
 from unlearn_study.fairseq_run import plugin_dir
+from unlearn_study.forget_sets import forget_set_names
 
 PLUGIN_DIR = plugin_dir()
 VOCAB = 40  # pseudo-pieces per side
@@ -203,3 +209,49 @@ def build_tiny_model(root: Path, seed: int = 1, max_epoch: int = 25, extra_train
 def tiny_model(tmp_path_factory) -> TinyModel:
     """A 1-layer, 32-dim transformer (joined dict, shared embeddings) trained 25 epochs (~1-2 bits/token on valid)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+# --- the tiny study through Snakemake ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TINY = load_config(ROOT / "config" / "tiny.yaml")
+FORGET_SETS = forget_set_names(TINY)
+METHODS = TINY["unlearning"]["methods"]
+
+
+def snakemake(results: Path, *args: str, extra_config: dict | None = None, cwd: Path = ROOT):
+    """Snakemake on the tiny config with ``results_dir`` (and ``extra_config``) overlaid."""
+    override = results.parent / f"override-{results.name}.yaml"
+    override.write_text(yaml.safe_dump({"results_dir": str(results), **(extra_config or {})}))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # 4 cores: up to 4 jobs at once write to the same sqlite tracking database.
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "4", "--configfile", "config/tiny.yaml", str(override), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of each job in a dry run's output."""
+    jobs = []
+    for block in re.split(r"\n(?=\[.*\]\n)", dry_run_output):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"wildcards: (.*)", block)
+            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished tiny study (one for the whole session: the end-to-end tests read it, and
+    those that rerun a stage leave it as Snakemake would)."""
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    run = snakemake(results)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return results

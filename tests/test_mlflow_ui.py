@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import FORGET_SETS, METHODS
 
 from unlearn_study import mlflow_view, tracking
 
@@ -123,18 +124,8 @@ def test_ui_url_opens_model_training_charts_with_the_view():
 
 
 @pytest.fixture(scope="module")
-def tiny_results(tmp_path_factory):
-    from test_pipeline import snakemake
-
-    results = tmp_path_factory.mktemp("ui") / "results"
-    run = snakemake(results)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    return results
-
-
-@pytest.fixture(scope="module")
-def ui(tiny_results):
-    uri = f"sqlite:///{tiny_results / 'mlflow.db'}"
+def ui(tiny_run):
+    uri = f"sqlite:///{tiny_run / 'mlflow.db'}"
     with mlflow_screenshot.mlflow_server(uri, mlflow_screenshot.free_port()) as base:
         yield base
 
@@ -178,8 +169,6 @@ def test_ui_serves_the_study_view_unlearning_runs_and_step_histories(ui):
         },
     )
     runs = found["runs"]
-    from test_pipeline import FORGET_SETS, METHODS
-
     assert len(runs) == len(FORGET_SETS) * len(METHODS) > 0  # one per forget set and method
     params = [{p["key"]: p["value"] for p in r["data"]["params"]} for r in runs]
     assert {p["kind"] for p in params} == {"id", "ood"}  # the view's "Group by: kind, method"

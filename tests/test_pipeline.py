@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -11,54 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from unlearn_study.config import load_config
-from unlearn_study.forget_sets import forget_set_names
+from conftest import FORGET_SETS, METHODS, TINY, scheduled_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-TINY = load_config(ROOT / "config" / "tiny.yaml")
-FORGET_SETS = forget_set_names(TINY)
-METHODS = TINY["unlearning"]["methods"]
 pytestmark = pytest.mark.integration
-
-
-def snakemake(
-    results: Path, *args: str, extra_config: dict | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess:
-    configs = ["config/tiny.yaml"]
-    override = results.parent / f"override-{results.name}.yaml"
-    override.write_text(yaml.safe_dump({"results_dir": str(results), **(extra_config or {})}))
-    configs.append(str(override))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    # 4 cores: up to 4 jobs at once write to the same sqlite tracking database.
-    return subprocess.run(
-        [SNAKEMAKE, "--cores", "4", "--configfile", *configs, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-
-
-def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
-    """(rule, wildcards) of each job in a dry run's output."""
-    jobs = []
-    for block in re.split(r"\n(?=\[.*\]\n)", dry_run_output):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
-        if rule:
-            wildcards = re.search(r"wildcards: (.*)", block)
-            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    results = tmp_path_factory.mktemp("tiny") / "results"
-    run = snakemake(results)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    return results
 
 
 def test_outputs_exist(tiny_run):
