@@ -92,6 +92,27 @@ def _wait_for(check, timeout: float, what: str, log: Path | None = None):
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s\n{tail}")
 
 
+CONF_CACHE = Path("/run/slurm/conf")  # where a configless slurmd links its cached configuration
+
+
+def _process_name(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:  # the process ended meanwhile
+        return ""
+
+
+def _remove_stale_conf_cache() -> None:
+    """A test cluster killed before its teardown (a cancelled CI job, a session that ended)
+    leaves its configless slurmd's link behind; with no slurmd running it serves nobody."""
+    if not CONF_CACHE.is_symlink():
+        return
+    if any(_process_name(pid) == "slurmd" for pid in Path("/proc").glob("[0-9]*")):
+        return  # a live slurmd owns it: a real SLURM host, left alone
+    print(f"[local_cluster] removing a stale {CONF_CACHE} -> {os.readlink(CONF_CACHE)} (no slurmd running)")
+    CONF_CACHE.unlink()
+
+
 class SlurmCluster:
     """slurmctld + slurmd on this machine, one node named after `hostname -s`, two
     partitions on it (`cpu`, the default, and `gpu`: the GPU rules' partition, without
@@ -133,7 +154,8 @@ class SlurmCluster:
             socket.gethostbyname(host)
         except OSError:
             unavailable(f"this machine's host name {host!r} does not resolve (srun needs it; add it to /etc/hosts)")
-        for path in ("/etc/slurm/slurm.conf", "/run/slurm/conf"):
+        _remove_stale_conf_cache()
+        for path in ("/etc/slurm/slurm.conf", CONF_CACHE):
             if os.path.lexists(path):
                 unavailable(
                     f"this machine has a SLURM configuration already ({path}); "
@@ -248,9 +270,8 @@ PartitionName={self.GPU_PARTITION} Nodes={host} MaxTime=INFINITE State=UP
     def stop(self) -> None:
         _stop_pid_file(self.dir / "slurmd.pid")
         _stop_pid_file(self.dir / "slurmctld.pid")
-        conf_cache = Path("/run/slurm/conf")  # configless slurmd's link into our spool
-        if conf_cache.is_symlink() and str(os.readlink(conf_cache)).startswith(str(self.dir)):
-            conf_cache.unlink()
+        if CONF_CACHE.is_symlink() and str(os.readlink(CONF_CACHE)).startswith(str(self.dir)):
+            CONF_CACHE.unlink()
         if self._munged_started:
             _stop_pid_file(Path("/run/munge/munged.pid"))
             self._munged_started = False

@@ -73,7 +73,7 @@ def test_job_runs_are_named_flat_linked_and_carry_the_environment(tmp_path, monk
         {"method": "npo", "forget_set": "ood-repetition-16-r1"},
         config,
         str(tmp_path),
-        run_name="unlearn npo ood-repetition-16 r1",
+        run_name="unlearn npo ood-repetition-16-r1 seed1",
     ) as run:
         run.log_metrics({"genex_mean": 1.0}, step=0)
     with tracking.job_run("train_model", {"model": "base", "seed": 1}, config, str(tmp_path)):
@@ -81,7 +81,7 @@ def test_job_runs_are_named_flat_linked_and_carry_the_environment(tmp_path, monk
     tracking.end_parent_run(str(tmp_path), success=True)
     _, experiment, runs = _runs(tmp_path, "ui")
     by_name = {r.info.run_name: r for r in runs}
-    assert len(by_name) == 3 and by_name.keys() >= {"unlearn npo ood-repetition-16 r1", "train_model base 1"}
+    assert len(by_name) == 3 and by_name.keys() >= {"unlearn npo ood-repetition-16-r1 seed1", "train_model base 1"}
     assert [n for n in by_name if n.startswith("snakemake ")] == [by_name_of(runs, parent)]
     for r in runs:
         assert "mlflow.parentRunId" not in r.data.tags  # nested runs are hidden in the UI's charts

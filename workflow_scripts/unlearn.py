@@ -10,8 +10,7 @@ from unlearn_study.stage import device, job, snakemake_object
 snakemake = snakemake_object(globals(), "unlearn")
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 described = forget_sets.parse(wildcards.forget_set)
-name = f"unlearn {wildcards.method} {described.bucket_name} r{described.replicate} seed{wildcards.seed}"
-with job(snakemake, run_name=name) as run:
+with job(snakemake, run_name=f"unlearn {wildcards.method} {wildcards.forget_set} seed{wildcards.seed}") as run:
     labels = {
         "forget_set": wildcards.forget_set,
         "method": wildcards.method,

@@ -328,7 +328,7 @@ def job_run(
 ):
     """The run of one job, linked to the current invocation's run, tagged for comparison in the UI.
 
-    ``run_name`` is what the UI lists (e.g. ``unlearn gradient_ascent ood-repetition-16 r1``);
+    ``run_name`` is what the UI lists (e.g. ``unlearn gradient_ascent ood-repetition-16-r1 seed1``);
     by default :func:`default_run_name`.
     """
     run_id, client = None, None
