@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from unlearn_study import examples, forget_sets, neighbours, sets
+from unlearn_study import summary as summary_module
 from unlearn_study.config import load_config
 from unlearn_study.metrics import lme
 
@@ -82,6 +83,14 @@ def test_memorisation_uses_in_and_out_models_combined_over_seeds(table):
     assert table.loc[table["kind"] == "ood", "exposure_rank"].between(0, np.log2(51)).all()
     summary = examples.summary(table)
     assert abs(summary["ood_population.a_minus_b_mean"]) < 1  # no model saw the population
+    difference = population["bits_A"] - population["bits_B"]
+    assert summary["id_population.n"] == len(population)
+    assert summary["id_population.a_minus_b_se"] == pytest.approx(difference.std() / np.sqrt(len(population)))
+    assert summary["id.mem_se"] == pytest.approx(ids["mem"].std() / np.sqrt(len(ids)))
+    rendered = "\n".join(summary_module.scores_markdown(summary))
+    mean, se = summary["id.mem_mean"], summary["id.mem_se"]
+    row = f"| id | memorisation (bits, out-models minus in-models) | {len(ids)} | {mean:.2f} [{mean - 1.96 * se:.2f},"
+    assert row in rendered
 
 
 def test_replicates_are_disjoint_alternate_halves_and_are_stable(table):

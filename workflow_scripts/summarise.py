@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from unlearn_study import calibration, claims, plots, summary, tracking
+from unlearn_study import calibration, claims, examples, plots, summary, tracking
 from unlearn_study.io import atomic_path, read_json, write_parquet
 from unlearn_study.stage import job, snakemake_object
 
@@ -15,10 +15,11 @@ with job(snakemake) as run:
         return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
 
     calibrations = pd.read_parquet(inputs.calibration)
-    steps, examples = summary.annotate(
-        gathered(inputs.steps), gathered(inputs.examples), pd.read_parquet(inputs.table), calibrations
+    example_table = pd.read_parquet(inputs.table)
+    steps, unlearnt_examples = summary.annotate(
+        gathered(inputs.steps), gathered(inputs.examples), example_table, calibrations
     )
-    units = summary.per_unit(steps, examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
+    units = summary.per_unit(steps, unlearnt_examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
     references = pd.read_parquet(inputs.test)["tgt"].tolist()
     boot = summary.resamples(
         units,
@@ -29,7 +30,7 @@ with job(snakemake) as run:
         seed=settings["seed"],
     )
     group_table = summary.groups(boot)
-    agree = summary.agreement(examples)
+    agree = summary.agreement(unlearnt_examples)
     keys = [(half, int(seed)) for half, seed in (model.split(":") for model in p.models)]
     trainings = {key: read_json(path) for key, path in zip(keys, inputs.training, strict=True)}
     base = {key: pd.read_parquet(path) for key, path in zip(keys, inputs.base, strict=True)}
@@ -39,7 +40,7 @@ with job(snakemake) as run:
     signature = steps["bleu_signature"].iloc[0] if "bleu_signature" in steps else "n/a"
     for name, table in (
         ("steps", steps),
-        ("examples", examples),
+        ("examples", unlearnt_examples),
         ("table", units),
         ("groups", group_table),
         ("models", model_table),
@@ -67,6 +68,7 @@ with job(snakemake) as run:
                 settings["min_base_bleu"],
                 signature,
                 tracking.environment(),
+                examples.summary(example_table),
             )
         )
     n_examples = int(units["n_examples"].max())

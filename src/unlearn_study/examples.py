@@ -117,7 +117,9 @@ def summary(table: pd.DataFrame) -> dict:
         name = "id" if kind == "id" else f"ood_r{reps}"
         out.update(
             {
+                f"{name}.n": len(group),
                 f"{name}.mem_mean": group["mem"].mean(),
+                f"{name}.mem_se": group["mem"].std() / np.sqrt(len(group)),
                 f"{name}.diff_mean": group["diff"].mean(),
                 f"{name}.exposure_rank_mean": group["exposure_rank"].mean(),
                 f"{name}.exposure_skewnorm_mean": group["exposure_skewnorm"].mean(),
@@ -129,6 +131,8 @@ def summary(table: pd.DataFrame) -> dict:
             difference = members["bits_A"] - members["bits_B"]
             out[f"{POPULATION_OF[kind]}.a_minus_b_mean"] = difference.mean()
             out[f"{POPULATION_OF[kind]}.a_minus_b_sd"] = difference.std()
+            out[f"{POPULATION_OF[kind]}.a_minus_b_se"] = difference.std() / np.sqrt(len(difference))
+            out[f"{POPULATION_OF[kind]}.n"] = len(difference)
     if (table["kind"] == "test").any():
         out["test.bpt_A_mean"] = table.loc[table["kind"] == "test", "bpt_A"].mean()
     return out

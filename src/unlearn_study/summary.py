@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import calibration, metrics, stats
+from . import calibration, examples, metrics, stats
 
 UNIT = ["method", "forget_set", "seed"]
 # When a set counts as unlearnt, and the suffix of the unit columns read at that step.
@@ -334,6 +334,29 @@ def models_markdown(model_table: pd.DataFrame, min_bleu: float) -> list[str]:
     return lines
 
 
+def scores_markdown(score_summary: dict) -> list[str]:
+    """The scores the forget sets are chosen by, with normal 95% intervals (mean ± 1.96
+    standard errors; every group has at least 30 members in a study-sized config)."""
+
+    def row(label: str, what: str, prefix: str, stat: str) -> list:
+        mean, se = score_summary[f"{prefix}.{stat}_mean"], score_summary[f"{prefix}.{stat}_se"]
+        return [label, what, score_summary[f"{prefix}.n"], _with_interval(mean, mean - 1.96 * se, mean + 1.96 * se)]
+
+    rows = []
+    for kind in examples.CANDIDATE_KINDS:
+        population = examples.POPULATION_OF[kind]
+        if f"{population}.n" in score_summary:
+            rows.append(
+                row(population, "bits, half-A minus half-B models (neither saw them; near 0)", population, "a_minus_b")
+            )
+    for prefix in sorted(k.removesuffix(".n") for k in score_summary if k.endswith(".n")):
+        if not prefix.endswith("_population"):
+            label = prefix if prefix == "id" else f"ood, inserted {prefix.removeprefix('ood_r')}x"
+            rows.append(row(label, "memorisation (bits, out-models minus in-models)", prefix, "mem"))
+    lines = ["## Scores before unlearning", ""]
+    return lines + markdown_table(["examples", "statistic", "n", "mean [95% interval]"], rows)
+
+
 def markdown(
     units,
     group_table,
@@ -346,8 +369,10 @@ def markdown(
     min_bleu,
     signature,
     environment: dict,
+    score_summary: dict,
 ) -> str:
     lines = ["# Unlearning summary", "", *models_markdown(model_table, min_bleu), ""]
+    lines += [*scores_markdown(score_summary), ""]
     lines += [
         "## Calibrated test",
         "",
