@@ -149,7 +149,7 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     assert [m.step for m in history] == [0, 3, 6]
     assert {r.data.params["method"] for r in runs} == set(METHODS)
     assert {r.data.params["replicate"] for r in runs} == {"1", "2"}
-    assert "unlearn gradient_ascent id-difficulty-easy r1 seed1" in {r.info.run_name for r in runs}
+    assert "unlearn gradient_ascent id-difficulty-easy-r1 seed1" in {r.info.run_name for r in runs}
 
 
 def test_claims_table_is_complete(tiny_run):

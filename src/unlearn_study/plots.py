@@ -327,7 +327,9 @@ def claims_forest(claims: pd.DataFrame, path) -> None:
                 ax.plot(r.estimate, y, "o", color=colour, ms=6)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlim(-span, span)
-        labels = [f"{r.claim} {r.method} {r.kind}: {r.statistic.rsplit(', ', 1)[-1]}" for r in rows.itertuples()]
+        labels = [
+            f"{r.claim} {r.method} {r.kind} ({r.rule}): {r.statistic.rsplit(', ', 1)[-1]}" for r in rows.itertuples()
+        ]
         ax.set_yticks(range(len(rows)), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(unit, fontsize=8)
@@ -340,5 +342,5 @@ def claims_forest(claims: pd.DataFrame, path) -> None:
 
 def _claim_unit(statistic: str) -> str:
     if statistic.startswith("steps"):
-        return "steps to unlearn (calibrated)"
+        return "steps to unlearn"
     return "Δ bits/token at the unlearning step" if "bits/token" in statistic else "BLEU drop (points)"
