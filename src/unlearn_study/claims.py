@@ -36,77 +36,94 @@ class Contrast:
 RULE_NAMES = {"calibrated": "calibrated test", "tau": "mean GenEx <= tau"}
 
 
+def _at_unlearning(rule: str, claim, statement, quantity, statistic, first, second, claimed, kind) -> Contrast:
+    """A contrast read at the step a set counts as unlearnt by ``rule``: the unit columns
+    of that rule (``quantity`` plus its suffix) and its never-unlearnt count."""
+    suffix = RULES[rule]
+    return Contrast(
+        claim,
+        statement,
+        f"{quantity}{suffix}",
+        statistic.format(rule=RULE_NAMES[rule]),
+        first,
+        second,
+        claimed,
+        kind,
+        f"censored{suffix}",
+        rule,
+    )
+
+
+def _bucket(kind: str, grouping: str, bucket: str) -> dict:
+    return {"kind": kind, "grouping": grouping, "bucket": bucket}
+
+
 def contrasts(kinds) -> list[Contrast]:
     """Every claim contrast the study can compute with these kinds; the claims that read
     a cost "at the unlearning step" once for each rule of when a set is unlearnt."""
     found = []
     both = {"id", "ood"} <= set(kinds)
-    for rule, suffix in RULES.items():
-        name = RULE_NAMES[rule]
+    ood, id_ = {"kind": "ood"}, {"kind": "id"}
+    for rule in RULES:
         if both:
             found += [
-                Contrast(
+                _at_unlearning(
+                    rule,
                     "C1a",
                     "OOD examples need more steps to unlearn",
-                    f"unlearn_step{suffix}",
-                    f"steps to unlearn ({name}), OOD − ID",
-                    {"kind": "ood"},
-                    {"kind": "id"},
+                    "unlearn_step",
+                    "steps to unlearn ({rule}), OOD − ID",
+                    ood,
+                    id_,
                     ">",
                     "ood vs id",
-                    f"censored{suffix}",
-                    rule,
                 ),
-                Contrast(
+                _at_unlearning(
+                    rule,
                     "C1b",
                     "unlearning OOD examples costs less utility",
-                    f"bleu_drop{suffix}",
-                    f"BLEU drop at unlearning ({name}), OOD − ID",
-                    {"kind": "ood"},
-                    {"kind": "id"},
+                    "bleu_drop",
+                    "BLEU drop at unlearning ({rule}), OOD − ID",
+                    ood,
+                    id_,
                     "<",
                     "ood vs id",
-                    f"censored{suffix}",
-                    rule,
                 ),
             ]
         for kind in kinds:
             found += [
-                Contrast(
+                _at_unlearning(
+                    rule,
                     "C3a",
                     "more memorised examples hurt utility more",
-                    f"bleu_drop{suffix}",
-                    f"BLEU drop at unlearning ({name}), high − low memorisation",
-                    {"kind": kind, "grouping": "memorisation", "bucket": "high"},
-                    {"kind": kind, "grouping": "memorisation", "bucket": "low"},
+                    "bleu_drop",
+                    "BLEU drop at unlearning ({rule}), high − low memorisation",
+                    _bucket(kind, "memorisation", "high"),
+                    _bucket(kind, "memorisation", "low"),
                     ">",
                     kind,
-                    f"censored{suffix}",
-                    rule,
                 ),
-                Contrast(
+                _at_unlearning(
+                    rule,
                     "C3b",
                     "harder examples give a better trade-off",
-                    f"bleu_drop{suffix}",
-                    f"BLEU drop at unlearning ({name}), hard − easy difficulty",
-                    {"kind": kind, "grouping": "difficulty", "bucket": "hard"},
-                    {"kind": kind, "grouping": "difficulty", "bucket": "easy"},
+                    "bleu_drop",
+                    "BLEU drop at unlearning ({rule}), hard − easy difficulty",
+                    _bucket(kind, "difficulty", "hard"),
+                    _bucket(kind, "difficulty", "easy"),
                     "<",
                     kind,
-                    f"censored{suffix}",
-                    rule,
                 ),
-                Contrast(
+                _at_unlearning(
+                    rule,
                     "C4",
                     "similar trained examples are unlearnt too, never-trained ones barely",
-                    f"neighbour_gap{suffix}",
-                    f"Δ bits/token at unlearning ({name}), trained − never-trained neighbours",
+                    "neighbour_gap",
+                    "Δ bits/token at unlearning ({rule}), trained − never-trained neighbours",
                     {"kind": kind},
                     None,
                     ">",
                     kind,
-                    f"censored{suffix}",
-                    rule,
                 ),
             ]
     if both:
@@ -116,8 +133,8 @@ def contrasts(kinds) -> list[Contrast]:
                 "unlearning ID examples makes BLEU decay fast",
                 "bleu_drop_fixed",
                 "BLEU drop after claims.fixed_step steps, ID − OOD",
-                {"kind": "id"},
-                {"kind": "ood"},
+                id_,
+                ood,
                 ">",
                 "id vs ood",
                 None,

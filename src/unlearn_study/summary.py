@@ -349,8 +349,8 @@ def scores_markdown(score_summary: dict) -> list[str]:
             rows.append(
                 row(population, "bits, half-A minus half-B models (neither saw them; near 0)", population, "a_minus_b")
             )
-    candidates = [k.removesuffix(".n") for k in score_summary if k.endswith(".n") and "_population" not in k]
-    for prefix in sorted(candidates, key=lambda p: -1 if p == "id" else int(p.removeprefix("ood_r"))):  # by count
+    # examples.summary lists the candidate groups in order: id, then canaries by insertion count
+    for prefix in (k.removesuffix(".n") for k in score_summary if k.endswith(".n") and "_population" not in k):
         label = prefix if prefix == "id" else f"ood, inserted {prefix.removeprefix('ood_r')}x"
         rows.append(row(label, "memorisation (bits, out-models minus in-models)", prefix, "mem"))
     lines = ["## Scores before unlearning", ""]
