@@ -9,11 +9,14 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from unlearn_study import methods, paths, tracking  # noqa: E402
-from unlearn_study.config import code_hash, validate_config  # noqa: E402
-from unlearn_study.forget_sets import forget_set_names  # noqa: E402
-from unlearn_study.forget_sets import parse as parse_forget_set  # noqa: E402
-from unlearn_study.examples import HALVES  # noqa: E402
+from unlearn_study import methods  # noqa: E402
+from unlearn_study.data import sources as corpus_sources  # noqa: E402
+from unlearn_study.infra import paths, tracking  # noqa: E402
+from unlearn_study.infra.config import validate_config  # noqa: E402
+from unlearn_study.infra.provenance import code_hash  # noqa: E402
+from unlearn_study.study.forget_sets import forget_set_names  # noqa: E402
+from unlearn_study.study.forget_sets import parse as parse_forget_set  # noqa: E402
+from unlearn_study.study.kinds import HALVES  # noqa: E402
 
 
 configfile: "config.yaml"

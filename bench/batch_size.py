@@ -1,10 +1,10 @@
 """Batch size (token budget per batch) vs speed: scoring and translation, project and fairseq.
 
 For each --max-tokens value, interleaved, --reps times:
-  score     : unlearn_study.scoring.score() on the --pairs scoring pairs (as bench/scoring.py),
+  score     : unlearn_study.backends.fairseq.scoring.score() on the --pairs scoring pairs (as bench/scoring.py),
               with the process's minor page faults during the call;
   fairseq   : `fairseq-generate --score-reference` on the same pairs, its own scoring timer;
-  translate : unlearn_study.unlearning.translate() of the study's test set (generation settings
+  translate : unlearn_study.study.unlearning.translate() of the study's test set (generation settings
               of --config), and how many hypotheses equal those of the first --max-tokens value.
 The scores of every setting are compared with the first one's (max |difference| in bits/token).
 The model is that of --half and --seed (by default half A, the first of --config's model.seeds).
@@ -23,7 +23,11 @@ import common
 import numpy as np
 import pandas as pd
 
-from unlearn_study import metrics, paths, scoring, subword, unlearning
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.data import subword
+from unlearn_study.infra import paths
+from unlearn_study.metrics.core import core as metrics
+from unlearn_study.study import unlearning
 
 p = common.parser(__doc__, threads=True)
 p.add_argument("--pairs", type=int, default=2000)

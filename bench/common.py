@@ -2,7 +2,7 @@
 the model a script measures (a half and seed of the study), the names of Snakemake's
 benchmark files, and the tag that keeps JSON from different results directories apart.
 
-Result paths come from ``unlearn_study.paths`` (the rules take theirs from there too);
+Result paths come from ``unlearn_study.infra.paths`` (the rules take theirs from there too);
 only the benchmark and log file names below, which the rules spell out themselves, are
 written here.
 """
@@ -27,8 +27,8 @@ BENCHMARK_JOBS = {
 
 def wildcard_pattern(name: str) -> str:
     """A regex for the values of one wildcard of the rules' file names."""
-    from unlearn_study import forget_sets
-    from unlearn_study.examples import HALVES
+    from unlearn_study.study import forget_sets
+    from unlearn_study.study.kinds import HALVES
 
     if name == "forget_set":  # forget_sets.NAME, the one place that knows the format, ungrouped
         return re.sub(r"\(\?P<\w+>", "(?:", forget_sets.NAME.pattern.removeprefix("^").removesuffix("$"))
@@ -50,7 +50,7 @@ def parser(doc: str, results: bool = True, threads: bool = False, device_help: s
 def add_model_options(p, config_help: str, half_default: str = "A") -> None:
     """--config (the study config of --results, overlaying config.yaml), --half and --seed:
     which of the study's models (one per half and seed) the script measures."""
-    from unlearn_study.examples import HALVES
+    from unlearn_study.study.kinds import HALVES
 
     p.add_argument(
         "--config",
@@ -64,7 +64,7 @@ def add_model_options(p, config_help: str, half_default: str = "A") -> None:
 
 def check_forget_set(p, name: str | None) -> None:
     """Exit with a usage error unless ``name`` (if given) is a forget set name."""
-    from unlearn_study import forget_sets
+    from unlearn_study.study import forget_sets
 
     if name is not None:
         try:
@@ -75,7 +75,7 @@ def check_forget_set(p, name: str | None) -> None:
 
 def study_config(path) -> dict:
     """The study config at ``path`` overlaying config.yaml, validated (as the Snakefile sees it)."""
-    from unlearn_study.config import load_config
+    from unlearn_study.infra.config import load_config
 
     return load_config(path)
 
@@ -86,7 +86,7 @@ def model_paths(a, P, cfg: dict, forget_set: str | None = None) -> tuple[str, in
     The half is --half, else that of ``forget_set`` (the model its unlearning jobs start
     from), else A; the seed is --seed, else the first of the config's model.seeds.
     """
-    from unlearn_study import forget_sets
+    from unlearn_study.study import forget_sets
 
     half = a.half or (forget_sets.parse(forget_set).half if forget_set else "A")
     seed = a.seed if a.seed is not None else cfg["model"]["seeds"][0]
@@ -149,7 +149,7 @@ def setup_torch(args) -> None:
     """Fail now, with a clear message, if --device cuda has no GPU; then set --threads."""
     import torch
 
-    from unlearn_study import fairseq_run
+    from unlearn_study.backends.fairseq import run as fairseq_run
 
     fairseq_run.torch_device(args.device)
     torch.set_num_threads(args.threads)
@@ -165,7 +165,7 @@ def scoring_subset(results, data_dir, bench_dir, pairs: int, env: dict):
     binarized data, paths' data_bin, of the study in ``results``), binarized with its
     dictionaries as subset "train" of <bench_dir>/scoring_data<tag> (rebuilt only when the
     pair count or data changes). Returns (binarized dir, source lines, target lines)."""
-    from unlearn_study import fairseq_run
+    from unlearn_study.backends.fairseq import run as fairseq_run
 
     data = Path(data_dir)
     out = Path(bench_dir) / f"scoring_data{results_tag(results)}"
@@ -205,7 +205,7 @@ def scoring_subset(results, data_dir, bench_dir, pairs: int, env: dict):
 
 
 def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: str) -> list:
-    from unlearn_study import fairseq_run
+    from unlearn_study.backends.fairseq import run as fairseq_run
 
     return [
         fairseq_run.cli("fairseq-generate"),

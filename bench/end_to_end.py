@@ -2,7 +2,7 @@
 
 Reads the Snakemake `benchmark:` files (s = wall seconds, max_rss = peak resident memory
 in MB, cpu_time = user+sys seconds) under the benchmarks directory of each --results
-directory given (unlearn_study.paths: <results>/benchmarks). The rule is read from the
+directory given (unlearn_study.infra.paths: <results>/benchmarks). The rule is read from the
 file name (common.BENCHMARK_JOBS): train_<half>_seed<s>, score_<half>_seed<s>,
 base_evaluation_<half>_seed<s>, unlearn_<method>_<forget_set>_seed<s>; only these four
 rules declare benchmark files, so the cheap rules (corpus, subword, binarize, sets,
@@ -19,7 +19,7 @@ from pathlib import Path
 import common
 import pandas as pd
 
-from unlearn_study import paths
+from unlearn_study.infra import paths
 
 p = common.parser(__doc__, results=False, device_help="ignored: reads recorded benchmarks")
 p.add_argument("--results", nargs="+", default=["results"], help="one or more results directories")

@@ -3,7 +3,7 @@
 Reads each unlearning job's <results>/unlearning/<method>/<forget_set>/seed<s>/status.json
 (generation_s, scoring_s, optimiser_s, accumulated by unlearning.unlearn/evaluate) and its
 Snakemake benchmark <results>/benchmarks/unlearn_<method>_<forget_set>_seed<s>.tsv (s =
-the job's wall time); paths from unlearn_study.paths and common.BENCHMARK_JOBS.
+the job's wall time); paths from unlearn_study.infra.paths and common.BENCHMARK_JOBS.
 other = wall - (generation + scoring + optimiser): python start and imports, model
 load, reading tables, SentencePiece + fairseq encoding, metric computation, writing
 outputs and MLflow logging. "other" is split with the job log's timestamps
@@ -30,7 +30,7 @@ from pathlib import Path
 import common
 import pandas as pd
 
-from unlearn_study import paths
+from unlearn_study.infra import paths
 
 p = common.parser(__doc__, threads=True, device_help="used by --measure only")
 p.add_argument("--measure", metavar="FORGET_SET", help="also time one evaluation's parts, e.g. id-difficulty-easy-r1")
@@ -45,7 +45,7 @@ PARTS = ["generation_s", "scoring_s", "optimiser_s", "other_s"]
 
 
 def logged_span(log):
-    """Seconds from the first log line that is not MLflow's (unlearn_study.tracking, which may
+    """Seconds from the first log line that is not MLflow's (unlearn_study.infra.tracking, which may
     warn before the model is loaded) to the last 'step N:' line of unlearning (None if absent)."""
     stamps = (
         [
@@ -55,8 +55,8 @@ def logged_span(log):
         if log.exists()
         else []
     )
-    steps = [t for t, name in stamps if name == "unlearn_study.unlearning"]
-    first = next(t for t, name in stamps if name != "unlearn_study.tracking") if steps else None
+    steps = [t for t, name in stamps if name == "unlearn_study.study.unlearning"]
+    first = next(t for t, name in stamps if name != "unlearn_study.infra.tracking") if steps else None
     return (steps[-1] - first).total_seconds() if steps else None
 
 
@@ -139,7 +139,10 @@ def measure_eval(name):
 
     import numpy as np
 
-    from unlearn_study import eval_sets, forget_sets, scoring, subword, unlearning
+    from unlearn_study.backends.fairseq import scoring
+    from unlearn_study.data import subword
+    from unlearn_study.study import evaluation as eval_sets
+    from unlearn_study.study import forget_sets, unlearning
 
     common.setup_torch(a)
     cfg = common.study_config(a.config)

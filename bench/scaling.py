@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from unlearn_study import forget_sets, paths
-from unlearn_study.config import load_config
+from unlearn_study.infra import paths
+from unlearn_study.infra.config import load_config
+from unlearn_study.study import forget_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 # number of forget sets -> (kinds, groupings); buckets: 3 terciles each, 3 repetition levels

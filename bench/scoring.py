@@ -1,4 +1,4 @@
-"""Project scorer (unlearn_study.scoring) vs `fairseq-generate --score-reference`.
+"""Project scorer (unlearn_study.backends.fairseq.scoring) vs `fairseq-generate --score-reference`.
 
 Both score the same checkpoint (the model of --half and --seed: by default half A, the
 first of the study config's model.seeds) on the same first --pairs training pairs of
@@ -23,7 +23,9 @@ import common
 import numpy as np
 import torch
 
-from unlearn_study import metrics, paths, scoring
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.infra import paths
+from unlearn_study.metrics import core as metrics
 
 p = common.parser(__doc__, threads=True)  # --bench-dir also holds the binarized subset
 p.add_argument("--pairs", type=int, default=2000)
@@ -41,7 +43,7 @@ FAIRSEQ_CMD = common.fairseq_score_reference_cmd(OUT, CKPT, a.max_tokens, a.devi
 PROJECT_CODE = f"""
 import time; t0 = time.perf_counter()
 import torch; torch.set_num_threads({a.threads})
-from unlearn_study import scoring; import fairseq.checkpoint_utils
+from unlearn_study.backends.fairseq import scoring; import fairseq.checkpoint_utils
 src = open({str(OUT / "raw/pairs.src")!r}).read().splitlines(); tgt = open({str(OUT / "raw/pairs.tgt")!r}).read().splitlines()
 t1 = time.perf_counter(); m = scoring.load_model({str(CKPT)!r}, {str(OUT)!r}, device={a.device!r})
 e = scoring.encode_pairs(m.src_dict, m.tgt_dict, src, tgt, max_tokens={a.max_tokens}); t2 = time.perf_counter()

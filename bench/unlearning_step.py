@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unlearn_study import methods, paths, scoring, unlearning
+from unlearn_study import methods
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.infra import paths
+from unlearn_study.study import unlearning
 
 p = common.parser(__doc__, threads=True)
 p.add_argument("--forget-set", default="id-difficulty-easy-r1")

@@ -3,7 +3,7 @@
 
 @functools.cache  # asked once per job (a thousand in a large study); the files do not change meanwhile
 def code(script, *modules):
-    """Hash of a stage's script and the project modules it imports (see config.code_hash):
+    """Hash of a stage's script and the project modules it imports (see provenance.code_hash):
     a params entry, so that editing the code a stage runs reruns that stage."""
     return code_hash(Path(workflow.basedir) / "workflow_scripts" / script, *modules)
 
@@ -14,19 +14,16 @@ THREADS = config["model"]["threads"]
 
 
 def corpus_params(corpus):
-    """The corpus keys the splits depend on: those of the configured source only."""
-    by_source = {
-        "bible": ["bible_src", "bible_tgt", "valid_books", "test_books"],
-        "files": ["src_file", "tgt_file", "valid_size", "test_size"],
-        "tsv": ["tsv_file", "valid_size", "test_size"],
+    """The corpus keys the splits depend on: the configured source's block, not the others'."""
+    return {
+        key: corpus[key] for key in ("source", corpus["source"], "min_words", "max_words", "max_train_pairs", "seed")
     }
-    keys = ["source", *by_source[corpus["source"]], "min_words", "max_words", "max_train_pairs", "seed"]
-    return {key: corpus[key] for key in keys}
 
 
-def user_corpus_files(wildcards):
-    c = config["corpus"]
-    return [f for f in (c["src_file"], c["tgt_file"], c["tsv_file"]) if f and c["source"] != "bible"]
+def corpus_files(wildcards):
+    """The files the configured source reads: editing one reruns the study."""
+    source, settings = corpus_sources.of(config["corpus"])
+    return source.files(settings)
 
 
 # What a trained model depends on: config model minus the seed list (each job has its
@@ -60,10 +57,23 @@ def retain_batch_size(wildcards):
 OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_steps", "batch_size", "clip_norm")}
 
 
-# The translation settings that decide the hypotheses (the batch budget only their speed).
+# The translation settings that decide the hypotheses; the batch budget, which decides
+# only their speed, is a resource.
 GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}
+GENERATION_TOKENS = UNLEARNING["generation"]["max_tokens"]
 
 
-def unlearning_outputs(name):
-    """One table of every unlearning job (method x forget set x unlearnt seed)."""
-    return expand(f"{P.unlearn_dir}/{name}.parquet", method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
+def unlearning_outputs(template):
+    """One file of every unlearning job (method x forget set x unlearnt seed)."""
+    return expand(template, method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
+
+
+# The trained models (every half and seed) and those unlearnt from, as the params of the
+# rules that read one file of each: the inputs come from the same list, so file i is
+# model i by construction.
+MODELS = [{"half": half, "seed": seed} for half in HALVES for seed in SEEDS]
+UNLEARNT_MODELS = [{"half": half, "seed": seed} for half in HALVES for seed in UNLEARN_SEEDS]
+
+
+def of_models(template, models):
+    return [template.format(**model) for model in models]

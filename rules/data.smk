@@ -3,14 +3,14 @@
 
 rule prepare_corpus:
     input:
-        user_corpus_files,
+        corpus_files,
     output:
         train=P.train,
         valid=P.valid,
         test=P.test,
         stats=P.corpus_stats,
     log:
-        f"{P.logs_dir}/prepare_corpus.log",
+        P.log("prepare_corpus"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -28,7 +28,7 @@ rule select_id_sets:
         population=P.id_population,
         retained=P.retained,
     log:
-        f"{P.logs_dir}/select_id_sets.log",
+        P.log("select_id_sets"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -46,7 +46,7 @@ rule train_subword:
         model=P.spm,
         dictionary=P.dictionary,
     log:
-        f"{P.logs_dir}/train_subword.log",
+        P.log("train_subword"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -63,7 +63,7 @@ rule make_canaries:
         canaries=P.canaries,
         population=P.canary_population,
     log:
-        f"{P.logs_dir}/make_canaries.log",
+        P.log("make_canaries"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -80,7 +80,7 @@ rule split_halves:
     output:
         P.halves,
     log:
-        f"{P.logs_dir}/split_halves.log",
+        P.log("split_halves"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -103,7 +103,7 @@ rule binarize:
     output:
         directory(P.data_bin),
     log:
-        f"{P.logs_dir}/binarize_{{half}}.log",
+        P.log("binarize"),
     conda:
         "../envs/pipeline.yaml"
     params:

@@ -13,7 +13,7 @@ rule example_pool:
     output:
         P.pool,
     log:
-        f"{P.logs_dir}/example_pool.log",
+        P.log("example_pool"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -32,9 +32,9 @@ rule score_model:
     output:
         P.scores,
     log:
-        f"{P.logs_dir}/score_{{half}}_seed{{seed}}.log",
+        P.log("score_model"),
     benchmark:
-        f"{P.benchmarks_dir}/score_{{half}}_seed{{seed}}.tsv"
+        P.benchmark("score_model")
     conda:
         "../envs/pipeline.yaml"
     threads: THREADS
@@ -51,25 +51,25 @@ rule example_table:
     input:
         pool=rules.example_pool.output[0],
         halves=rules.split_halves.output[0],
-        scores=expand(P.scores, half=HALVES, seed=SEEDS),
+        scores=of_models(P.scores, MODELS),
     output:
         table=P.examples,
         mem_vs_diff=report(
-            f"{P.figures_dir}/memorisation_vs_difficulty.png",
+            P.figure_of("memorisation_vs_difficulty"),
             caption="../report/memorisation_vs_difficulty.rst",
             category="Scores before unlearning",
         ),
         exposure=report(
-            f"{P.figures_dir}/exposure_by_repetition.png",
+            P.figure_of("exposure_by_repetition"),
             caption="../report/exposure_by_repetition.rst",
             category="Scores before unlearning",
         ),
     log:
-        f"{P.logs_dir}/example_table.log",
+        P.log("example_table"),
     conda:
         "../envs/pipeline.yaml"
     params:
-        models=expand("{half}:{seed}", half=HALVES, seed=SEEDS),
+        models=MODELS,
         code=code("example_table.py"),
     script:
         "../workflow_scripts/example_table.py"
@@ -81,7 +81,7 @@ rule calibrate:
     output:
         P.calibration,
     log:
-        f"{P.logs_dir}/calibrate.log",
+        P.log("calibrate"),
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -106,7 +106,7 @@ rule select_forget_set:
         forget=P.forget_set,
         neighbours=P.neighbours,
     log:
-        f"{P.logs_dir}/select_forget_set_{{forget_set}}.log",
+        P.log("select_forget_set"),
     conda:
         "../envs/pipeline.yaml"
     params:

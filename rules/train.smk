@@ -9,9 +9,9 @@ rule train_model:
         checkpoint=P.checkpoint,
         training=P.training,
     log:
-        f"{P.logs_dir}/train_{{half}}_seed{{seed}}.log",
+        P.log("train_model"),
     benchmark:
-        f"{P.benchmarks_dir}/train_{{half}}_seed{{seed}}.tsv"
+        P.benchmark("train_model")
     conda:
         "../envs/pipeline.yaml"
     threads: THREADS

@@ -15,14 +15,15 @@ rule base_evaluation:
     output:
         P.base_evaluation,
     log:
-        f"{P.logs_dir}/base_evaluation_{{half}}_seed{{seed}}.log",
+        P.log("base_evaluation"),
     benchmark:
-        f"{P.benchmarks_dir}/base_evaluation_{{half}}_seed{{seed}}.tsv"
+        P.benchmark("base_evaluation")
     conda:
         "../envs/pipeline.yaml"
     threads: THREADS
     resources:
         gpu=GPU,
+        generation_tokens=GENERATION_TOKENS,
     params:
         kinds=config["forget_sets"]["kinds"],
         retain_sample=UNLEARNING["retain_sample"],
@@ -44,19 +45,20 @@ rule unlearn:
         test=rules.prepare_corpus.output.test,
         retained=rules.select_id_sets.output.retained,
     output:
-        examples=f"{P.unlearn_dir}/examples.parquet",
-        steps=f"{P.unlearn_dir}/steps.parquet",
-        translations=f"{P.unlearn_dir}/translations.parquet",
-        status=f"{P.unlearn_dir}/status.json",
+        examples=P.unlearn_examples,
+        steps=P.unlearn_steps,
+        translations=P.unlearn_translations,
+        status=P.unlearn_status,
     log:
-        f"{P.logs_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.log",
+        P.log("unlearn"),
     benchmark:
-        f"{P.benchmarks_dir}/unlearn_{{method}}_{{forget_set}}_seed{{seed}}.tsv"
+        P.benchmark("unlearn")
     conda:
         "../envs/pipeline.yaml"
     threads: THREADS
     resources:
         gpu=GPU,
+        generation_tokens=GENERATION_TOKENS,
     params:
         method_args=method_args,
         settings=OPTIMISATION,
@@ -72,58 +74,55 @@ rule unlearn:
 
 rule summarise:
     input:
-        steps=unlearning_outputs("steps"),
-        examples=unlearning_outputs("examples"),
-        translations=unlearning_outputs("translations"),
+        steps=unlearning_outputs(P.unlearn_steps),
+        examples=unlearning_outputs(P.unlearn_examples),
+        translations=unlearning_outputs(P.unlearn_translations),
         table=rules.example_table.output.table,
         calibration=rules.calibrate.output[0],
-        training=expand(P.training, half=HALVES, seed=UNLEARN_SEEDS),
-        base=expand(P.base_evaluation, half=HALVES, seed=UNLEARN_SEEDS),
+        training=of_models(P.training, UNLEARNT_MODELS),
+        base=of_models(P.base_evaluation, UNLEARNT_MODELS),
         test=rules.prepare_corpus.output.test,
     output:
-        steps=f"{P.summary_dir}/steps.parquet",
-        examples=f"{P.summary_dir}/examples.parquet",
-        table=f"{P.summary_dir}/forget_sets.parquet",
-        groups=f"{P.summary_dir}/groups.parquet",
-        models=f"{P.summary_dir}/models.parquet",
-        agreement=f"{P.summary_dir}/agreement.parquet",
-        claims=f"{P.summary_dir}/claims.parquet",
-        claims_markdown=report(f"{P.summary_dir}/claims.md", caption="../report/claims.rst", category="Summary"),
-        markdown=report(f"{P.summary_dir}/summary.md", caption="../report/summary.rst", category="Summary"),
-        claims_figure=report(f"{P.figures_dir}/claims.png", caption="../report/claims_figure.rst", category="Summary"),
-        curves=report(
-            f"{P.figures_dir}/metric_curves.png", caption="../report/metric_curves.rst", category="Unlearning"
-        ),
+        steps=P.summary_steps,
+        examples=P.summary_examples,
+        table=P.summary_units,
+        groups=P.summary_groups,
+        metrics=P.summary_metrics,
+        models=P.summary_models,
+        agreement=P.summary_agreement,
+        claims=P.summary_claims,
+        claims_markdown=report(P.claims_markdown, caption="../report/claims.rst", category="Summary"),
+        markdown=report(P.summary_markdown, caption="../report/summary.rst", category="Summary"),
+        claims_figure=report(P.figure_of("claims"), caption="../report/claims_figure.rst", category="Summary"),
+        curves=report(P.figure_of("metric_curves"), caption="../report/metric_curves.rst", category="Unlearning"),
         calibrated=report(
-            f"{P.figures_dir}/indistinguishable_share.png",
+            P.figure_of("indistinguishable_share"),
             caption="../report/indistinguishable_share.rst",
             category="Unlearning",
         ),
-        bleu=report(f"{P.figures_dir}/bleu_by_step.png", caption="../report/bleu_by_step.rst", category="Unlearning"),
-        tradeoff=report(f"{P.figures_dir}/tradeoff.png", caption="../report/tradeoff.rst", category="Unlearning"),
+        bleu=report(P.figure_of("bleu_by_step"), caption="../report/bleu_by_step.rst", category="Unlearning"),
+        tradeoff=report(P.figure_of("tradeoff"), caption="../report/tradeoff.rst", category="Unlearning"),
         tradeoff_difficulty=report(
-            f"{P.figures_dir}/tradeoff_difficulty.png", caption="../report/tradeoff_bucket.rst", category="Unlearning"
+            P.figure_of("tradeoff_difficulty"), caption="../report/tradeoff_bucket.rst", category="Unlearning"
         ),
         tradeoff_memorisation=report(
-            f"{P.figures_dir}/tradeoff_memorisation.png",
-            caption="../report/tradeoff_bucket.rst",
-            category="Unlearning",
+            P.figure_of("tradeoff_memorisation"), caption="../report/tradeoff_bucket.rst", category="Unlearning"
         ),
         neighbours=report(
-            f"{P.figures_dir}/neighbour_effect.png", caption="../report/neighbour_effect.rst", category="Unlearning"
+            P.figure_of("neighbour_effect"), caption="../report/neighbour_effect.rst", category="Unlearning"
         ),
         steps_to_unlearn=report(
-            f"{P.figures_dir}/steps_to_unlearn.png", caption="../report/steps_to_unlearn.rst", category="Unlearning"
+            P.figure_of("steps_to_unlearn"), caption="../report/steps_to_unlearn.rst", category="Unlearning"
         ),
     log:
-        f"{P.logs_dir}/summarise.log",
+        P.log("summarise"),
     conda:
         "../envs/pipeline.yaml"
     params:
         tau=UNLEARNING["tau"],
         alpha=UNLEARNING["alpha"],
         claims=config["claims"],
-        models=expand("{half}:{seed}", half=HALVES, seed=UNLEARN_SEEDS),
+        models=UNLEARNT_MODELS,
         code=code("summarise.py"),
     script:
         "../workflow_scripts/summarise.py"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from unlearn_study.config import load_config
-from unlearn_study.fairseq_run import plugin_dir
-from unlearn_study.forget_sets import forget_set_names
+from unlearn_study.backends.fairseq.run import plugin_dir
+from unlearn_study.infra.config import load_config
+from unlearn_study.study.forget_sets import forget_set_names
 
 PLUGIN_DIR = plugin_dir()
 VOCAB = 40  # pseudo-pieces per side

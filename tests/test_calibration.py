@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn_study import calibration
+from unlearn_study.analysis import calibration
 
 SIGMA = 0.8  # bits of disagreement per sqrt(target token) between two models that never saw an example
 
@@ -50,7 +50,7 @@ def test_memorised_and_over_unlearnt_examples_are_detected(mode, seeds):
     tokens = np.sqrt(members["target_len"].to_numpy() + 1)
 
     def rows(bits):
-        from unlearn_study.metrics import lme
+        from unlearn_study.metrics.core import lme
 
         return pd.DataFrame(
             {

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from unlearn_study import claims
-from unlearn_study.summary import Resamples
+from unlearn_study.analysis import claims
+from unlearn_study.analysis.bootstrap import Resamples
 
 
 def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:

@@ -215,7 +215,7 @@ def slurm_run(slurm_cluster, mlflow_server, local_run, pytestconfig, tmp_path_fa
 
 def children(client, run: Run):
     """The invocation's run and its jobs' runs (linked by the tag tracking names)."""
-    from unlearn_study import tracking
+    from unlearn_study.infra import tracking
 
     link = getattr(tracking, "INVOCATION_TAG", "mlflow.parentRunId")
     parent = client.get_run(run.parent_run_id)
@@ -328,7 +328,7 @@ def test_init_tracking_warns_when_a_server_keeps_artifacts_locally(monkeypatch, 
     other machines cannot write to: init_tracking says so."""
     from types import SimpleNamespace
 
-    from unlearn_study import tracking
+    from unlearn_study.infra import tracking
 
     class Client:
         def get_experiment_by_name(self, name):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from unlearn_study.config import load_config
+from unlearn_study.infra.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

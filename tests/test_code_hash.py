@@ -4,31 +4,31 @@ from pathlib import Path
 
 import pytest
 
-from unlearn_study import config
+from unlearn_study.infra import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_stage_depends_on_the_modules_it_imports_transitively():
-    found = set(config.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py"))
+    found = set(provenance.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py"))
     assert {
-        "unlearn_study.eval_sets",
-        "unlearn_study.unlearning",
-        "unlearn_study.scoring",
-        "unlearn_study.metrics",
+        "unlearn_study.study.evaluation",
+        "unlearn_study.study.unlearning",
+        "unlearn_study.backends.fairseq.scoring",
+        "unlearn_study.metrics.core",
         "unlearn_study.methods",
-        "unlearn_study.io",
+        "unlearn_study.infra.io",
     } <= found
     assert not found & {
-        "unlearn_study.neighbours",
-        "unlearn_study.corpus",
-        "unlearn_study.plots",
-        "unlearn_study.claims",
+        "unlearn_study.study.neighbours",
+        "unlearn_study.data.corpus",
+        "unlearn_study.reporting.figures",
+        "unlearn_study.analysis.claims",
     }
-    assert not found & config.LOGGING_ONLY  # logging cannot change an output
+    assert not found & provenance.LOGGING_ONLY  # logging cannot change an output
     # methods are loaded by the registry, not imported: a job names its own
     assert "unlearn_study.methods.npo" not in found
-    with_npo = config.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py", "unlearn_study.methods.npo")
+    with_npo = provenance.code_dependencies(ROOT / "workflow_scripts" / "unlearn.py", "unlearn_study.methods.npo")
     assert "unlearn_study.methods.npo" in with_npo and "unlearn_study.methods.simnpo" not in with_npo
 
 
@@ -46,20 +46,20 @@ def package(tmp_path, monkeypatch):
     (pkg / "unrelated.py").write_text("x = 1\n")
     script = tmp_path / "script.py"
     script.write_text("from unlearn_study.stage_module import run\n\nrun()\n")
-    monkeypatch.setattr(config, "PACKAGE", pkg)
+    monkeypatch.setattr(provenance, "PACKAGE", pkg)
     return pkg, script
 
 
 def test_editing_a_helper_changes_the_hash_and_an_unrelated_module_does_not(package):
     pkg, script = package
-    before = config.code_hash(script)
-    assert set(config.code_dependencies(script)) == {
+    before = provenance.code_hash(script)
+    assert set(provenance.code_dependencies(script)) == {
         "unlearn_study",
         "unlearn_study.stage_module",
         "unlearn_study.helpers",
         "unlearn_study.io",
     }
     (pkg / "unrelated.py").write_text("x = 2\n")
-    assert config.code_hash(script) == before
+    assert provenance.code_hash(script) == before
     (pkg / "helpers.py").write_text("def helper():\n    return 2\n")  # imported inside a function
-    assert config.code_hash(script) != before
+    assert provenance.code_hash(script) != before

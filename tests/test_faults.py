@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from unlearn_study import tracking
-from unlearn_study.io import atomic_path
+from unlearn_study.infra import tracking
+from unlearn_study.infra.io import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
     )
     save_dir, log = tmp_path / "ckpt", tmp_path / "train.log"
     script = (
-        f"from pathlib import Path; from unlearn_study import training; "
+        f"from pathlib import Path; from unlearn_study.backends.fairseq import training; "
         f"training.train({cfg!r}, Path({str(tiny_model.data_dir)!r}), Path({str(save_dir)!r}), 1, "
         f"Path({str(tmp_path / 'model.pt')!r}), Path({str(tmp_path / 'training.json')!r}), Path({str(log)!r}), "
         "device='cpu')"
@@ -134,7 +134,7 @@ def test_killed_training_resumes_from_last_checkpoint(tiny_model, tmp_path):
 
 
 def test_training_says_why_it_stopped():
-    from unlearn_study.training import stopping
+    from unlearn_study.backends.fairseq.training import stopping
 
     epochs = [{"epoch": 1, "train_num_updates": 40.0}, {"epoch": 2, "train_num_updates": 80.0}]
     log = "... | INFO | fairseq_cli.train | early stop since valid performance hasn't improved for last 2 runs\n"
@@ -147,7 +147,7 @@ def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):
     """An unlearning job reads the shared step-0 values only if they cover exactly its rows."""
     import pandas as pd
 
-    from unlearn_study import eval_sets
+    from unlearn_study.study import evaluation
 
     population = pd.DataFrame({"example_id": ["p0", "p1"]})
     test, retain = pd.DataFrame({"pair_id": [10, 11]}), pd.DataFrame({"pair_id": [20]})
@@ -162,16 +162,16 @@ def test_stale_base_evaluation_is_refused_with_a_clear_error(tmp_path):
     path = tmp_path / "base_evaluation.parquet"
     base.to_parquet(path)
     parts = {"population_id": (population, "example_id"), "test": (test, "pair_id"), "retain": (retain, "pair_id")}
-    values = eval_sets.read_base_evaluation(path, parts, "id")
+    values = evaluation.read_base_evaluation(path, parts, "id")
     assert values.population_bpt["id"].tolist() == [1.0, 2.0] and values.hypotheses == ["a", "b"]
     parts["retain"] = (pd.DataFrame({"pair_id": [21]}), "pair_id")  # e.g. a different retain sample
     with pytest.raises(ValueError, match="part 'retain' does not hold the rows this job evaluates"):
-        eval_sets.read_base_evaluation(path, parts, "id")
+        evaluation.read_base_evaluation(path, parts, "id")
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_a_gpu_fails_before_training():
-    from unlearn_study import fairseq_run
+    from unlearn_study.backends.fairseq import run as fairseq_run
 
     with pytest.raises(RuntimeError, match="model.device is 'cuda' but torch sees no CUDA device"):
         fairseq_run.device_flags("cuda")

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn_study import examples, forget_sets, neighbours, sets
-from unlearn_study import summary as summary_module
-from unlearn_study.config import load_config
-from unlearn_study.metrics import lme
+from unlearn_study.data import sets
+from unlearn_study.infra.config import load_config
+from unlearn_study.metrics.core import lme
+from unlearn_study.reporting import markdown
+from unlearn_study.study import examples, forget_sets, neighbours
 
 
 def candidates(n_id=60, per_level=12, levels=(1, 4, 16)):
@@ -87,7 +88,7 @@ def test_memorisation_uses_in_and_out_models_combined_over_seeds(table):
     assert summary["id_population.n"] == len(population)
     assert summary["id_population.a_minus_b_se"] == pytest.approx(difference.std() / np.sqrt(len(population)))
     assert summary["id.mem_se"] == pytest.approx(ids["mem"].std() / np.sqrt(len(ids)))
-    rendered = "\n".join(summary_module.scores_markdown(summary))
+    rendered = "\n".join(markdown.scores_section(examples.score_groups(table), examples.population_check(table)))
     mean, se = summary["id.mem_mean"], summary["id.mem_se"]
     row = f"| id | memorisation (bits, out-models minus in-models) | {len(ids)} | {mean:.2f} [{mean - 1.96 * se:.2f},"
     assert row in rendered

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unlearn_study import metrics as m
+from unlearn_study.metrics import core as m
 
 # --- lme ---------------------------------------------------------------------
 

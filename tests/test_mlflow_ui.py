@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import FORGET_SETS, METHODS
 
-from unlearn_study import mlflow_view, tracking
+from unlearn_study.infra import tracking
+from unlearn_study.reporting import mlflow_view
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("mlflow_screenshot", ROOT / "tools" / "mlflow_screenshot.py")

@@ -285,10 +285,10 @@ def test_editing_a_helper_reruns_the_stages_that_import_it(tiny_run, repo_copy):
         assert run.returncode == 0, run.stderr
         return {rule for rule, _ in scheduled_jobs(run.stdout + run.stderr)}
 
-    # eval_sets: read by base_evaluation and unlearn, by no stage upstream of them
-    assert after_editing("eval_sets.py") == {"base_evaluation", "unlearn", "summarise", "all"}
+    # evaluation: read by base_evaluation and unlearn, by no stage upstream of them
+    assert after_editing("study/evaluation.py") == {"base_evaluation", "unlearn", "summarise", "all"}
     # neighbours: select_forget_set alone (and what reads its output), not base_evaluation
-    assert after_editing("neighbours.py") == {"select_forget_set", "unlearn", "summarise", "all"}
+    assert after_editing("study/neighbours.py") == {"select_forget_set", "unlearn", "summarise", "all"}
 
 
 def test_a_stage_runs_by_hand_as_snakemake_runs_it(tiny_run, tmp_path):

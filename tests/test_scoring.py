@@ -3,14 +3,14 @@ import pytest
 import torch
 from conftest import run_cli
 
-from unlearn_study.metrics import bits_per_token
-from unlearn_study.scoring import (
+from unlearn_study.backends.fairseq.scoring import (
     encode_pairs,
     load_model,
     score,
     sequence_bits,
     sequence_nll,
 )
+from unlearn_study.metrics.core import bits_per_token
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from unlearn_study import sets, subword
-from unlearn_study.binarize import training_pairs
-from unlearn_study.corpus import CorpusError
+from unlearn_study.backends.fairseq.binarize import training_pairs
+from unlearn_study.data import sets, subword
+from unlearn_study.data.corpus import CorpusError
 
 PIECES = [f"p{i}" for i in range(50)]
 

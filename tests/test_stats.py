@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from unlearn_study import stats
+from unlearn_study import metrics
+from unlearn_study.analysis import bootstrap as stats
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +19,19 @@ def corpus():
     return hyps, refs
 
 
-@pytest.mark.parametrize("name, metric", [("bleu", sacrebleu.BLEU), ("chrf", sacrebleu.CHRF)])
-def test_scores_from_statistics_equal_sacrebleu_on_resampled_corpora(corpus, name, metric):
+@pytest.mark.parametrize("name, scorer", [("bleu", sacrebleu.BLEU), ("chrf", sacrebleu.CHRF)])
+def test_scores_from_statistics_equal_sacrebleu_on_resampled_corpora(corpus, name, scorer):
     hyps, refs = corpus
-    statistics = stats.sentence_statistics(hyps, refs)[name]
+    metric = metrics.REGISTRY[name]
+    statistics = metric.sentence_statistics(hyps, refs)
     weights = stats.sentence_weights(np.random.default_rng(1), len(hyps), 30)
     weights[0] = 1  # the corpus itself
     weights[1] = 0
     weights[1][:2] = 1  # a tiny resample (zero n-gram matches likely)
-    ours = stats.SCORERS[name](weights @ statistics)
+    ours = metric.from_statistics(weights @ statistics)
     for w, score in zip(weights, ours, strict=True):
         picked = np.repeat(np.arange(len(hyps)), w.astype(int))
-        expected = metric().corpus_score([hyps[i] for i in picked], [[refs[i] for i in picked]]).score
+        expected = scorer().corpus_score([hyps[i] for i in picked], [[refs[i] for i in picked]]).score
         assert score == pytest.approx(expected, abs=1e-9)
 
 

@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn_study import methods, scoring, unlearning
+from unlearn_study import methods
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.backends.fairseq.generation import Generation, translate
+from unlearn_study.study import evaluation, unlearning
 
 SETTINGS = unlearning.Settings(
     optimizer="adam",
@@ -18,10 +21,10 @@ SETTINGS = unlearning.Settings(
     clip_norm=1.0,
     seed=7,
 )
-GENERATION = unlearning.Generation(beam=1, max_len_a=1.5, max_len_b=10, max_tokens=8000)
+GENERATION = Generation(beam=1, max_len_a=1.5, max_len_b=10, max_tokens=8000)
 
 
-def eval_data(model, tiny_model) -> unlearning.EvalData:
+def eval_data(model, tiny_model) -> evaluation.EvalData:
     """Forget 6 training pairs; population, neighbours and test from held-out pairs."""
     train_src, train_tgt = tiny_model.lines("train")
     valid_src, valid_tgt = tiny_model.lines("valid")
@@ -44,7 +47,7 @@ def eval_data(model, tiny_model) -> unlearning.EvalData:
         }
     )
     neighbours = pd.DataFrame({"forget_id": ["f0", "f0"], "group": ["trained", "unseen"], "example_id": ["t10", "v0"]})
-    return unlearning.EvalData(
+    return evaluation.EvalData(
         kind="id",
         forget=forget,
         forget_pairs=forget_pairs,
@@ -95,7 +98,7 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
     and saves exactly one model evaluation."""
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     data = eval_data(model, tiny_model)
-    data.base = unlearning.model_evaluation(
+    data.base = evaluation.model_evaluation(
         model,
         {"id": data.population},
         data.test_pairs,
@@ -105,8 +108,7 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
         {"generation_s": 0.0, "scoring_s": 0.0},
     )
     calls = []
-    translate = unlearning.translate
-    monkeypatch.setattr(unlearning, "translate", lambda *args: calls.append(1) or translate(*args))
+    monkeypatch.setattr(evaluation, "translate", lambda *args: calls.append(1) or translate(*args))
     shared = unlearning.unlearn(model, data, methods.create("gradient_ascent"), SETTINGS)
     shared_calls = len(calls)
     own = run(tiny_model)
@@ -130,9 +132,9 @@ def test_translation_does_not_depend_on_the_batching(tiny_model):
     model = scoring.load_model(tiny_model.checkpoint, tiny_model.data_dir)
     src, tgt = tiny_model.lines("test")
     pairs = scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=500)
-    generation = unlearning.Generation(beam=2, max_len_a=0.5, max_len_b=1, max_tokens=8000)
-    together = unlearning.translate(model, pairs, lambda pieces: pieces, generation)
-    alone = unlearning.translate(model, pairs, lambda pieces: pieces, dataclasses.replace(generation, max_tokens=1))
+    generation = Generation(beam=2, max_len_a=0.5, max_len_b=1, max_tokens=8000)
+    together = translate(model, pairs, lambda pieces: pieces, generation)
+    alone = translate(model, pairs, lambda pieces: pieces, dataclasses.replace(generation, max_tokens=1))
     assert together == alone
     caps = [int(0.5 * s.numel() + 1) for s in pairs.src_tokens]
     lengths = [len(h.split()) for h in together]

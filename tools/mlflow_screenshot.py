@@ -4,7 +4,7 @@
 
 Starts ``mlflow server`` on 127.0.0.1 (a free port) on the sqlite database, makes sure the
 experiment carries the model-training kind and the study view
-(:mod:`unlearn_study.mlflow_view`; a database written before that existed gets the two
+(:mod:`unlearn_study.reporting.mlflow_view`; a database written before that existed gets the two
 experiment tags now), opens :func:`mlflow_view.ui_url` in headless Chromium (Debian's
 ``chromium``) driven over the DevTools protocol on a pipe, waits until every chart of the
 view has drawn, and writes a PNG. Exits non-zero, after writing what the page showed,
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from unlearn_study import mlflow_view
+from unlearn_study.reporting import mlflow_view
 
 CHROMIUM_FLAGS = [
     "--headless",

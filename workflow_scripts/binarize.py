@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from unlearn_study import binarize, subword
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.backends.fairseq import binarize
+from unlearn_study.data import subword
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "binarize")
 with job(snakemake) as run:

@@ -3,9 +3,9 @@ the never-trained population, and its false-positive rate on the rest."""
 
 import pandas as pd
 
-from unlearn_study import calibration
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.analysis import calibration
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "calibrate")
 with job(snakemake) as run:

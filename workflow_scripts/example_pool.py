@@ -2,9 +2,10 @@
 
 import pandas as pd
 
-from unlearn_study import examples, subword
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.data import subword
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
+from unlearn_study.study import examples
 
 snakemake = snakemake_object(globals(), "example_pool")
 with job(snakemake) as run:

@@ -4,9 +4,10 @@ unlearning."""
 
 import pandas as pd
 
-from unlearn_study import examples, plots
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
+from unlearn_study.reporting import figures
+from unlearn_study.study import examples
 
 snakemake = snakemake_object(globals(), "example_table")
 with job(snakemake) as run:
@@ -14,14 +15,12 @@ with job(snakemake) as run:
     pool = pd.read_parquet(inputs.pool)
     bits = {}
     for model, path in zip(snakemake.params.models, inputs.scores, strict=True):
-        half, seed = model.split(":")
-        bits[(half, int(seed))] = (
-            pd.read_parquet(path).set_index("example_id").loc[pool["example_id"], "bits"].to_numpy()
-        )
+        scores = pd.read_parquet(path).set_index("example_id")
+        bits[(model["half"], model["seed"])] = scores.loc[pool["example_id"], "bits"].to_numpy()
     table = examples.example_table(pool, pd.read_parquet(inputs.halves), bits)
     write_parquet(table, output.table)
-    plots.memorisation_vs_difficulty(table, output.mem_vs_diff)
-    plots.exposure_by_repetition(table, output.exposure)
+    figures.memorisation_vs_difficulty(table, output.mem_vs_diff)
+    figures.exposure_by_repetition(table, output.exposure)
     run.log_metrics(examples.summary(table))
     for path in output:
         run.log_artifact(path)

@@ -1,8 +1,8 @@
 """Rule make_canaries: random subword sequences, inserted or kept as the canary population."""
 
-from unlearn_study import sets, subword
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.data import sets, subword
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "make_canaries")
 with job(snakemake) as run:

@@ -1,8 +1,8 @@
 """Rule prepare_corpus: read, clean and split the parallel corpus."""
 
-from unlearn_study import corpus
-from unlearn_study.io import write_json, write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.data import corpus
+from unlearn_study.infra.io import write_json, write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "prepare_corpus")
 with job(snakemake) as run:

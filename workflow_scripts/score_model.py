@@ -3,9 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from unlearn_study import metrics, scoring
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import device, job, snakemake_object
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import device, job, snakemake_object
+from unlearn_study.metrics import core as metrics
 
 snakemake = snakemake_object(globals(), "score_model")
 with job(snakemake) as run:

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from unlearn_study import sets
-from unlearn_study.io import write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.data import sets
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "select_id_sets")
 with job(snakemake) as run:

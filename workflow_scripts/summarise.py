@@ -2,9 +2,12 @@
 
 import pandas as pd
 
-from unlearn_study import calibration, claims, examples, plots, summary, tracking
-from unlearn_study.io import atomic_path, read_json, write_parquet
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.analysis import bootstrap, calibration, claims, groups, units
+from unlearn_study.infra import tracking
+from unlearn_study.infra.io import atomic_path, read_json, write_parquet
+from unlearn_study.infra.stage import job, results_dir, snakemake_object
+from unlearn_study.reporting import figures, markdown
+from unlearn_study.study import examples
 
 snakemake = snakemake_object(globals(), "summarise")
 with job(snakemake) as run:
@@ -16,77 +19,73 @@ with job(snakemake) as run:
 
     calibrations = pd.read_parquet(inputs.calibration)
     example_table = pd.read_parquet(inputs.table)
-    steps, unlearnt_examples = summary.annotate(
+    steps, unlearnt_examples = units.annotate(
         gathered(inputs.steps), gathered(inputs.examples), example_table, calibrations
     )
-    units = summary.per_unit(steps, unlearnt_examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
+    unit_table = units.per_unit(steps, unlearnt_examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
     references = pd.read_parquet(inputs.test)["tgt"].tolist()
-    boot = summary.resamples(
-        units,
+    boot = bootstrap.resamples(
+        unit_table,
         gathered(inputs.translations),
         references,
         n=settings["bootstrap"],
         level=settings["level"],
         seed=settings["seed"],
     )
-    group_table = summary.groups(boot)
-    agree = summary.agreement(unlearnt_examples)
-    keys = [(half, int(seed)) for half, seed in (model.split(":") for model in p.models)]
-    trainings = {key: read_json(path) for key, path in zip(keys, inputs.training, strict=True)}
-    base = {key: pd.read_parquet(path) for key, path in zip(keys, inputs.base, strict=True)}
-    model_table = summary.models(trainings, base, references)
+    group_table = groups.groups(boot)
+    metric_table = groups.metric_table(boot)
+    agree = groups.agreement(unlearnt_examples)
+    models = [(model["half"], model["seed"]) for model in p.models]
+    trainings = {key: read_json(path) for key, path in zip(models, inputs.training, strict=True)}
+    base = {key: pd.read_parquet(path) for key, path in zip(models, inputs.base, strict=True)}
+    model_table = groups.models(trainings, base, references)
     claim_table = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
-    claim_lines = claims.markdown(claim_table, settings["level"], settings["bootstrap"])
-    signature = steps["bleu_signature"].iloc[0] if "bleu_signature" in steps else "n/a"
     for name, table in (
         ("steps", steps),
         ("examples", unlearnt_examples),
-        ("table", units),
+        ("table", unit_table),
         ("groups", group_table),
+        ("metrics", metric_table),
         ("models", model_table),
         ("agreement", agree),
         ("claims", claim_table),
     ):
         write_parquet(table, output[name])
+    models_section = markdown.models_section(model_table, settings["min_base_bleu"])
+    claims_body = markdown.claims_section(claim_table, settings["level"], settings["bootstrap"])
     with atomic_path(output.claims_markdown) as tmp:
-        tmp.write_text(
-            "# Claims\n\n"
-            + "\n".join(summary.models_markdown(model_table, settings["min_base_bleu"]) + [""] + claim_lines[2:])
-            + "\n"
-        )
+        tmp.write_text(markdown.document("Claims", models_section, claims_body))
     with atomic_path(output.markdown) as tmp:
         tmp.write_text(
-            summary.markdown(
-                units,
-                group_table,
-                agree,
-                model_table,
-                calibrations,
-                claim_lines,
-                p.tau,
-                p.alpha,
-                settings["min_base_bleu"],
-                signature,
-                tracking.environment(),
-                examples.summary(example_table),
+            markdown.document(
+                "Unlearning summary",
+                models_section,
+                markdown.scores_section(examples.score_groups(example_table), examples.population_check(example_table)),
+                markdown.calibration_section(calibrations, p.alpha, settings["level"]),
+                ["## Claims", "", *claims_body],
+                markdown.groups_section(group_table, p.tau, settings["level"]),
+                markdown.metrics_section(metric_table, settings["level"]),
+                markdown.units_section(unit_table, steps["bleu_signature"].iloc[0]),
+                markdown.agreement_section(agree),
+                markdown.environment_section(tracking.environment()),
             )
         )
-    n_examples = int(units["n_examples"].max())
-    plots.claims_forest(claim_table, output.claims_figure)
-    plots.metric_curves(steps, output.curves)
-    plots.indistinguishable_share(
+    n_examples = int(unit_table["n_examples"].max())
+    figures.claims_forest(claim_table, output.claims_figure)
+    figures.metric_curves(steps, output.curves)
+    figures.indistinguishable_share(
         steps, p.alpha, calibration.unlearnt_count(n_examples, p.alpha) / n_examples, output.calibrated
     )
-    plots.bleu_by_step(steps, output.bleu)
-    plots.tradeoff(steps, output.tradeoff)
-    plots.tradeoff_by_bucket(steps, "difficulty", output.tradeoff_difficulty)
-    plots.tradeoff_by_bucket(steps, "memorisation", output.tradeoff_memorisation)
-    plots.neighbour_effect(steps, output.neighbours)
-    plots.steps_to_unlearn_by_bucket(group_table, units, output.steps_to_unlearn)
+    figures.bleu_by_step(steps, output.bleu)
+    figures.tradeoff(steps, output.tradeoff)
+    figures.tradeoff_by_bucket(steps, "difficulty", output.tradeoff_difficulty)
+    figures.tradeoff_by_bucket(steps, "memorisation", output.tradeoff_memorisation)
+    figures.neighbour_effect(steps, output.neighbours)
+    figures.steps_to_unlearn_by_bucket(group_table, unit_table, output.steps_to_unlearn)
     for r in agree.itertuples():
         run.log_metrics(
             {f"agreement.{r.method}.{r.kind}.spearman": r.spearman, f"agreement.{r.method}.{r.kind}.mae": r.mae}
         )
-    tracking.log_claims(snakemake.config["results_dir"], claim_table)
+    tracking.log_claims(results_dir(snakemake), claim_table)
     for path in output:
         run.log_artifact(path)

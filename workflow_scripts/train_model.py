@@ -3,8 +3,8 @@ its validation loss stops improving or the update cap."""
 
 from pathlib import Path
 
-from unlearn_study import training
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.backends.fairseq import training
+from unlearn_study.infra.stage import device, job, snakemake_object
 
 snakemake = snakemake_object(globals(), "train_model")
 with job(snakemake) as run:
@@ -17,7 +17,7 @@ with job(snakemake) as run:
         checkpoint_out=Path(output.checkpoint),
         summary_out=Path(output.training),
         log_path=Path(snakemake.log[0]),
-        device=snakemake.config["model"]["device"],
+        device=device(snakemake),
         threads=snakemake.threads,
     )
     for record in summary["epochs"]:

@@ -3,8 +3,8 @@ candidate, no population member) and the fairseq dictionary taken from its vocab
 
 import pandas as pd
 
-from unlearn_study import subword
-from unlearn_study.stage import job, snakemake_object
+from unlearn_study.data import subword
+from unlearn_study.infra.stage import job, snakemake_object
 
 snakemake = snakemake_object(globals(), "train_subword")
 with job(snakemake) as run:

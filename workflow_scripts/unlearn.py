@@ -3,9 +3,13 @@ evaluated at the scheduled steps; tables first, MLflow after."""
 
 import pandas as pd
 
-from unlearn_study import eval_sets, forget_sets, methods, scoring, subword, unlearning
-from unlearn_study.io import write_json, write_parquet
-from unlearn_study.stage import device, job, snakemake_object
+from unlearn_study import methods, metrics
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.backends.fairseq.generation import Generation
+from unlearn_study.data import subword
+from unlearn_study.infra.io import write_json, write_parquet
+from unlearn_study.infra.stage import device, job, snakemake_object
+from unlearn_study.study import evaluation, forget_sets, unlearning
 
 snakemake = snakemake_object(globals(), "unlearn")
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
@@ -25,39 +29,21 @@ with job(snakemake, run_name=f"unlearn {wildcards.method} {wildcards.forget_set}
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
-    table = pd.read_parquet(inputs.table)
-    forget = pd.read_parquet(inputs.forget)
-    neighbour_table = pd.read_parquet(inputs.neighbours)
-    unique_neighbours = neighbour_table.drop_duplicates("example_id")
-    test = subword.with_pieces(pd.read_parquet(inputs.test), sp)
-    retain_eval, retain_train = eval_sets.retain_split(
-        pd.read_parquet(inputs.retained), sample=p.retain_sample, seed=p.seed
-    )
-    if not method.needs_retain:
-        retain_train = retain_train.iloc[:0]
-    retain_eval, retain_train = subword.with_pieces(retain_eval, sp), subword.with_pieces(retain_train, sp)
-    evaluated = eval_sets.parts(table, test, retain_eval, [described.kind])
-
-    def encoded(df):
-        return eval_sets.encode(model, df, p.max_tokens)
-
-    data = unlearning.EvalData(
+    data = evaluation.job_data(
+        model,
+        sp,
         kind=described.kind,
-        forget=forget,
-        forget_pairs=encoded(forget),
-        population=encoded(evaluated[f"population_{described.kind}"][0]),
-        neighbours=neighbour_table[["forget_id", "group", "example_id"]],
-        neighbour_pairs=encoded(unique_neighbours),
-        neighbour_ids=unique_neighbours["example_id"].tolist(),
-        test_pairs=encoded(test),
-        test_references=test["tgt"].tolist(),
-        retain_pairs=encoded(retain_eval),
-        retain_train_pairs=encoded(retain_train),
-        decode=lambda pieces: subword.decode(sp, pieces),
-        generation=unlearning.Generation(
-            **p.generation, max_tokens=snakemake.config["unlearning"]["generation"]["max_tokens"]
-        ),
-        base=eval_sets.read_base_evaluation(inputs.base, evaluated, described.kind),
+        table=pd.read_parquet(inputs.table),
+        forget=pd.read_parquet(inputs.forget),
+        neighbours=pd.read_parquet(inputs.neighbours),
+        test=pd.read_parquet(inputs.test),
+        retained=pd.read_parquet(inputs.retained),
+        retain_sample=p.retain_sample,
+        seed=p.seed,
+        needs_retain=method.needs_retain,
+        max_tokens=p.max_tokens,
+        generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
+        base_path=inputs.base,
     )
     settings = unlearning.Settings(**p.settings, retain_batch_size=p.retain_batch_size, seed=p.seed)
     result = unlearning.unlearn(model, data, method, settings)
@@ -69,9 +55,10 @@ with job(snakemake, run_name=f"unlearn {wildcards.method} {wildcards.forget_set}
         output.translations,
     )
     write_json({"status": result.status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)
+    columns = [m.column for m in metrics.REGISTRY.values()] + ["loss"]
     for row in result.steps.to_dict("records"):
-        run.log_metrics({k: v for k, v in row.items() if isinstance(v, float)}, step=int(row["step"]))
-    run.log_params({k: result.steps[k].iloc[0] for k in ("bleu_signature", "chrf_signature") if k in result.steps})
+        run.log_metrics({k: row[k] for k in columns if k in row}, step=int(row["step"]))
+    run.log_params({k: result.steps[k].iloc[0] for k in result.steps if k.endswith("_signature")})
     run.log_metrics({f"time_{k}": v for k, v in data.timings.items()})
     for path in output:
         run.log_artifact(path)

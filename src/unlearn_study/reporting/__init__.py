@@ -1,0 +1,1 @@
+"""Reporting: markdown sections, figures and the MLflow UI view."""

@@ -1,0 +1,380 @@
+"""Figures (matplotlib, PNG). Each function takes tables and writes one file.
+
+Curves over unlearning steps show each kind's mean over units (forget sets x seeds) with
+its 95% bootstrap band over units; thin lines are single units."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from unlearn_study import metrics  # noqa: E402
+from unlearn_study.analysis import bootstrap as stats  # noqa: E402
+from unlearn_study.analysis.units import QUANTITIES  # noqa: E402
+from unlearn_study.infra.io import atomic_path  # noqa: E402
+from unlearn_study.study import kinds  # noqa: E402
+
+
+def _colour(kind: str):
+    return kinds.of(kind).colour
+
+
+def _label(kind: str) -> str:
+    return kinds.of(kind).label
+
+
+def _groups(table: pd.DataFrame):
+    """(kind, label, rows) for each kind's candidates, by repetition level where it has several."""
+    for kind in kinds.KINDS.values():
+        of_kind = table[table["kind"] == kind.name]
+        levels = sorted(of_kind["repetitions"].unique())
+        if len(levels) <= 1:
+            yield kind, f"{kind.label} {kind.description}", of_kind
+            continue
+        for reps in levels:
+            yield kind, f"{kind.label} r={reps}", of_kind[of_kind["repetitions"] == reps]
+
+
+def _save(fig, path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def memorisation_vs_difficulty(table: pd.DataFrame, path) -> None:
+    fig, (ax, pop_ax) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    shade = {}
+    for kind, label, rows in _groups(table):
+        shade[kind.name] = shade.get(kind.name, 0) + 1
+        ax.scatter(
+            rows["diff"],
+            rows["mem"],
+            s=14,
+            alpha=0.45 + 0.15 * shade[kind.name] if shade[kind.name] < 4 else 0.9,
+            color=kind.colour,
+            marker="os^Dv"[(shade[kind.name] - 1) % 5],
+            label=f"{label} (n={len(rows)})",
+        )
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("difficulty: bits/token under the out-models (never saw it)")
+    ax.set_ylabel("memorisation: bits_out - bits_in (bits)")
+    ax.set_title("Memorisation against difficulty")
+    ax.legend(fontsize=8)
+    for kind in kinds.KINDS.values():
+        members = kinds.population(table, kind.name)
+        if len(members):
+            difference = members["bits_A"] - members["bits_B"]
+            pop_ax.hist(
+                difference,
+                bins=40,
+                alpha=0.55,
+                color=kind.colour,
+                label=f"{kind.population}: mean {difference.mean():+.2f} bits (n={len(members)})",
+            )
+    pop_ax.axvline(0, color="black", lw=0.8)
+    pop_ax.set_xlabel("half-A models minus half-B models (bits per sequence)")
+    pop_ax.set_ylabel("never-trained examples")
+    pop_ax.set_title("Counterfactual check: populations no model saw")
+    pop_ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def exposure_by_repetition(table: pd.DataFrame, path) -> None:
+    groups = list(_groups(table))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, column, title in (
+        (axes[0], "exposure_rank", "rank exposure"),
+        (axes[1], "exposure_skewnorm", "skew-normal exposure (extrapolated)"),
+    ):
+        data = [rows[column].dropna().to_numpy() for _, _, rows in groups]
+        ax.boxplot(data, showfliers=False)
+        for i, values in enumerate(data, start=1):
+            jitter = np.random.default_rng(i).uniform(-0.12, 0.12, size=len(values))
+            ax.scatter(np.full(len(values), i) + jitter, values, s=8, alpha=0.6)
+        ax.set_xticks(range(1, len(groups) + 1), [label for _, label, _ in groups], rotation=20)
+        ax.set_ylabel(f"{title} (bits)")
+        ax.set_title(f"{title.capitalize()} before unlearning")
+    sizes = {kind.name: len(kinds.population(table, kind.name)) for kind in kinds.KINDS.values()}
+    for kind in kinds.KINDS.values():
+        axes[0].axhline(
+            np.log2(sizes[kind.name] + 1),
+            color=kind.colour,
+            lw=0.8,
+            ls="--",
+            label=f"maximum for {kind.label}, log2(|R|+1)",
+        )
+    axes[0].legend(fontsize=8, title=", ".join(f"|R_{k}|={n}" for k, n in sizes.items()), title_fontsize=8)
+    _save(fig, path)
+
+
+def _method_rows(steps: pd.DataFrame, columns: int, width: float = 4.6, height: float = 4.0, **kwargs):
+    """A figure with one row of ``columns`` panels per unlearning method, and the rows."""
+    methods = sorted(steps["method"].unique()) or ["(none)"]
+    fig, axes = plt.subplots(
+        len(methods), columns, figsize=(width * columns, height * len(methods)), squeeze=False, **kwargs
+    )
+    return fig, [(method, steps[steps["method"] == method], axes[i]) for i, method in enumerate(methods)]
+
+
+def _mean_band(ax, runs: pd.DataFrame, x: str, y: str, colour, label: str, seed: int = 0, linestyle="-") -> None:
+    """Mean of ``y`` over units at each ``x``, with its 95% bootstrap band over units."""
+    rng = np.random.default_rng(seed)
+    xs, means, lows, highs = [], [], [], []
+    for value, at in runs.groupby(x):
+        values = at[y].dropna().to_numpy()
+        if not len(values):
+            continue
+        low, high = stats.interval(stats.resampled_means(values, rng, 1000)) if len(values) > 1 else (np.nan,) * 2
+        xs.append(value), means.append(values.mean()), lows.append(low), highs.append(high)
+    n = runs.groupby(["forget_set", "seed"]).ngroups
+    ax.plot(xs, means, color=colour, lw=2.5, ls=linestyle, label=f"{label} (mean of {n}, 95% band)")
+    ax.fill_between(xs, lows, highs, color=colour, alpha=0.2, lw=0)
+
+
+def _unit_lines(ax, runs: pd.DataFrame, x: str, y: str, colour) -> None:
+    for _, run in runs.groupby(["forget_set", "seed"]):
+        run = run.sort_values("step")
+        ax.plot(run[x], run[y], color=colour, alpha=0.25, lw=0.8)
+
+
+def _by_kind(ax, runs: pd.DataFrame, y: str, thin: bool = True) -> None:
+    for kind, of_kind in runs.groupby("kind"):
+        if thin:
+            _unit_lines(ax, of_kind, "step", y, _colour(kind))
+        _mean_band(ax, of_kind, "step", y, _colour(kind), _label(kind))
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def metric_curves(steps: pd.DataFrame, path, columns: int = 4) -> None:
+    """One panel per registered metric (unlearn_study.metrics): its forget-set mean (or
+    per-model value) over the unlearning steps, per kind (colour) and method (line style),
+    with the 95% bootstrap band over units."""
+    registered = list(metrics.REGISTRY.values())
+    rows = -(-len(registered) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
+    methods = sorted(steps["method"].unique())
+    for ax, metric in zip(axes.flat, registered):
+        for style, method in zip(LINESTYLES * len(methods), methods):
+            for kind, of_kind in steps[steps["method"] == method].groupby("kind"):
+                label = f"{_label(kind)}, {method}" if len(methods) > 1 else _label(kind)
+                _mean_band(ax, of_kind, "step", metric.column, _colour(kind), label, linestyle=style)
+        if metric.bounds[0] is None or metric.bounds[0] < 0:
+            ax.axhline(0, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("unlearning step")
+        ax.set_ylabel(metric.unit)
+        ax.set_title(f"{metric.label} ({'forget-set mean' if metric.per == 'example' else 'per model'})", fontsize=9)
+    for ax in axes.flat[len(registered) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Every metric during unlearning: mean over forget sets and seeds, 95% band")
+    _save(fig, path)
+
+
+def indistinguishable_share(steps: pd.DataFrame, alpha: float, unlearnt_share: float, path) -> None:
+    fig, rows = _method_rows(steps, 1, width=7, height=4.3)
+    for method, runs, (ax,) in rows:
+        _by_kind(ax, runs, "indistinguishable_share")
+        ax.axhline(1 - alpha, color="grey", lw=0.8, ls="--", label=f"never-trained data: {1 - alpha:.0%}")
+        ax.axhline(unlearnt_share, color="black", lw=0.8, ls=":", label=f"counts as unlearnt: {unlearnt_share:.0%}")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("unlearning step")
+        ax.set_ylabel("share of the forget set indistinguishable")
+        ax.set_title(f"Calibrated test: {method}")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def bleu_by_step(steps: pd.DataFrame, path) -> None:
+    fig, rows = _method_rows(steps, 2, width=6, height=4.2)
+    for method, runs, axes in rows:
+        _by_kind(axes[0], runs, "bleu")
+        axes[0].set_ylabel("test BLEU")
+        _by_kind(
+            axes[1],
+            runs.assign(
+                retain_increase=runs["retain_bpt"]
+                - runs.groupby(["forget_set", "seed"])["retain_bpt"].transform("first")
+            ),
+            "retain_increase",
+        )
+        axes[1].set_ylabel("retain sample: Δ bits/token since step 0")
+        for ax in axes:
+            ax.set_xlabel("unlearning step")
+            ax.set_title(method, fontsize=9, loc="left")
+        axes[0].legend(fontsize=8)
+    fig.suptitle("Utility during unlearning")
+    _save(fig, path)
+
+
+def tradeoff(steps: pd.DataFrame, path) -> None:
+    fig, rows = _method_rows(steps, 1, width=6.5, height=4.5)
+    for method, runs, (ax,) in rows:
+        for kind, of_kind in runs.groupby("kind"):
+            _unit_lines(ax, of_kind, "genex_mean", "bleu", _colour(kind))
+            mean = of_kind.groupby("step")[["genex_mean", "bleu"]].mean()
+            ax.plot(
+                mean["genex_mean"],
+                mean["bleu"],
+                color=_colour(kind),
+                lw=2.5,
+                marker="o",
+                ms=3,
+                label=f"{_label(kind)} (mean per step)",
+            )
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+        ax.invert_xaxis()
+        ax.set_xlabel("mean GenEx of the forget set (bits; unlearning moves right →)")
+        ax.set_ylabel("test BLEU")
+        ax.set_title(f"Utility against unlearning quality: {method}")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def tradeoff_by_bucket(steps: pd.DataFrame, grouping: str, path) -> None:
+    subset = steps[steps["grouping"] == grouping]
+    kind_names = sorted(subset["kind"].unique()) or list(kinds.KINDS)[:1]
+    fig, rows = _method_rows(subset if len(subset) else steps, len(kind_names), width=6, height=4.3)
+    for method, runs, axes in rows:
+        for ax, kind in zip(axes, kind_names):
+            for i, (bucket, run) in enumerate(runs[runs["kind"] == kind].groupby("bucket", sort=False)):
+                mean = run.groupby("step")[["genex_mean", "bleu"]].mean()
+                n = run.groupby(["forget_set", "seed"]).ngroups
+                ax.plot(
+                    mean["genex_mean"],
+                    mean["bleu"],
+                    marker="o",
+                    ms=3,
+                    color=plt.cm.viridis(i / 2.5),
+                    label=f"{bucket} (mean of {n})",
+                )
+            ax.axvline(0, color="grey", lw=0.8, ls="--")
+            ax.invert_xaxis()
+            ax.set_title(f"{method}: {_label(kind)} forget sets by {grouping}")
+            ax.set_xlabel("mean GenEx (bits)")
+            ax.set_ylabel("test BLEU")
+            ax.legend(fontsize=8, title=grouping)
+    _save(fig, path)
+
+
+def neighbour_effect(steps: pd.DataFrame, path) -> None:
+    kind_names = sorted(steps["kind"].unique())
+    fig, rows = _method_rows(steps, len(kind_names), width=6, height=4.2, sharey=True)
+    for method, runs, axes in rows:
+        for ax, kind in zip(axes, kind_names):
+            of_kind = runs[runs["kind"] == kind]
+            _mean_band(ax, of_kind, "step", "neighbour_trained_delta_bpt", _colour(kind), "trained neighbours")
+            _mean_band(
+                ax,
+                of_kind,
+                "step",
+                "neighbour_unseen_delta_bpt",
+                "tab:green",
+                f"never-trained neighbours ({kinds.of(kinds.of(kind).unseen_neighbours_from).population})",
+            )
+            ax.axhline(0, color="black", lw=0.6)
+            ax.set_title(f"{method}: {_label(kind)} forget sets")
+            ax.set_xlabel("unlearning step")
+            ax.set_ylabel("change of bits/token since step 0")
+            ax.legend(fontsize=8)
+    fig.suptitle("Neighbour effect: similar examples, trained on vs never trained on")
+    _save(fig, path)
+
+
+def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) -> None:
+    """Per bucket: calibrated steps to unlearn and the BLEU drop at that step; points are
+    units (ringed: never unlearnt, read at the last step), squares the bucket mean with
+    its 95% interval."""
+    buckets = groups[groups["bucket"] != "all"]
+    position = [
+        list(kinds.GROUPINGS[g].labels).index(b) if kinds.GROUPINGS[g].labels else int(b)
+        for g, b in zip(buckets["grouping"], buckets["bucket"])
+    ]
+    buckets = buckets.assign(_order=position)
+    buckets = buckets.sort_values(["kind", "grouping", "_order"])
+    fig, rows = _method_rows(buckets, 2, width=6.5, height=4.5)
+    for method, of_method, axes in rows:
+        for ax, quantity, ylabel in (
+            (axes[0], "unlearn_step", "steps to unlearn (calibrated)"),
+            (axes[1], "bleu_drop", "BLEU drop at the unlearning step"),
+        ):
+            for i, r in enumerate(of_method.itertuples()):
+                members = units[
+                    (units["method"] == method)
+                    & (units["kind"] == r.kind)
+                    & (units["grouping"] == r.grouping)
+                    & (units["bucket"].astype(str) == str(r.bucket))
+                ]
+                colour = _colour(r.kind)
+                ax.scatter(
+                    np.full(len(members), i - 0.1),
+                    members[quantity],
+                    s=16,
+                    color=colour,
+                    alpha=0.7,
+                    edgecolors="black",
+                    linewidths=np.where(members["censored"], 1.2, 0.0),
+                )
+                mean, low, high = getattr(r, quantity), getattr(r, f"{quantity}_low"), getattr(r, f"{quantity}_high")
+                error = [[mean - low], [high - mean]] if np.isfinite(low) else None
+                ax.errorbar(i + 0.15, mean, yerr=error, fmt="s", color=colour, ms=5, capsize=3)
+            ax.set_ylabel(ylabel)
+            labels = of_method["kind"] + " " + of_method["grouping"].str[:3] + " " + of_method["bucket"].astype(str)
+            ax.set_xticks(np.arange(len(of_method)), labels, rotation=60, ha="right", fontsize=8)
+            ax.set_title(method, fontsize=9, loc="left")
+    colours = ", ".join(f"{kind.colour.removeprefix('tab:')}: {kind.label}" for kind in kinds.KINDS.values())
+    fig.suptitle(f"Steps to unlearn and utility cost by bucket ({colours}; ringed: never unlearnt)")
+    _save(fig, path)
+
+
+VERDICT_COLOURS = {
+    "supported": "tab:green",
+    "contradicted": "tab:red",
+    "inconclusive": "tab:grey",
+    "not assessed": "lightgrey",
+}
+
+
+def claims_forest(claims: pd.DataFrame, path) -> None:
+    """One row per claim contrast: estimate and 95% interval, coloured by verdict, one panel
+    per unit of measurement; the side of 0 that the paper claims is shaded."""
+    claims = claims.assign(unit=claims["quantity"].map(lambda q: QUANTITIES[q].unit))
+    panels = [(unit, rows) for unit, rows in claims.groupby("unit", sort=False)]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(9, 0.42 * len(claims) + 1.2 * len(panels)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [len(rows) for _, rows in panels]},
+    )
+    for ax, (unit, rows) in zip(axes[:, 0], panels):
+        finite = rows[["low", "high", "estimate"]].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite)]
+        span = max(np.abs(finite).max(), 1e-3) * 1.15 if finite.size else 1.0
+        for y, r in enumerate(rows.itertuples()):
+            colour = VERDICT_COLOURS[r.verdict]
+            side = (0, span) if r.claimed.startswith(">") else (-span, 0)
+            ax.fill_betweenx([y - 0.4, y + 0.4], *side, color="tab:green", alpha=0.07, lw=0)
+            if np.isfinite(r.low):
+                ax.plot([r.low, r.high], [y, y], color=colour, lw=2.5)
+            if np.isfinite(r.estimate):
+                ax.plot(r.estimate, y, "o", color=colour, ms=6)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlim(-span, span)
+        labels = [
+            f"{r.claim} {r.method} {r.kind} ({r.rule}): {r.statistic.rsplit(', ', 1)[-1]}" for r in rows.itertuples()
+        ]
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit, fontsize=8)
+    handles = [plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="the claimed side of 0"))
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right", bbox_to_anchor=(1, 1.6), ncol=5, frameon=False)
+    fig.suptitle("The paper's claims against this study: estimates and 95% intervals")
+    _save(fig, path)

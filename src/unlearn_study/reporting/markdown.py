@@ -1,0 +1,294 @@
+"""The summary and the claims as markdown: one function per section, each from its table.
+
+Numbers take their decimals from what they are (a metric's or a quantity's ``digits``),
+never from their column's name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from unlearn_study import metrics
+from unlearn_study.analysis import calibration
+from unlearn_study.analysis.groups import GROUP_QUANTITIES, METRIC_READINGS
+from unlearn_study.analysis.units import QUANTITIES
+from unlearn_study.study import kinds
+
+
+def number(value, digits: int = 2) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def with_interval(value, low, high, digits: int = 2) -> str:
+    if not np.isfinite(low):
+        return number(value, digits)
+    return f"{number(value, digits)} [{number(low, digits)}, {number(high, digits)}]"
+
+
+def percent(level: float) -> str:
+    return f"{level:.0%}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def models_section(model_table: pd.DataFrame, min_bleu: float) -> list[str]:
+    lines = ["## The unlearnt models before unlearning", ""]
+    lines += table(
+        [
+            "half",
+            "seed",
+            "test BLEU",
+            "test chrF",
+            "training stopped by",
+            "epochs",
+            "updates",
+            "best epoch",
+            "best valid loss",
+        ],
+        [
+            [
+                r.half,
+                r.seed,
+                f"{r.bleu:.2f}",
+                f"{r.chrf:.2f}",
+                r.stopped_by,
+                r.epochs_trained,
+                r.updates,
+                r.best_epoch,
+                number(r.best_valid_loss, 3),
+            ]
+            for r in model_table.itertuples()
+        ],
+    )
+    weak = model_table[model_table["bleu"] < min_bleu]
+    lines.append("")
+    if len(weak):
+        lines.append(
+            f"**The models do not translate well enough for the study's utility axis**: test BLEU "
+            f"{', '.join(f'{b:.2f}' for b in weak['bleu'])} is below claims.min_base_bleu ({min_bleu}). "
+            "No claim gets a verdict. Train longer (model.max_update, model.patience) or on more data."
+        )
+    if (model_table["stopped_by"] == "max_update").any():
+        lines.append(
+            "Training stopped at the update cap (model.max_update), not by convergence: the "
+            "validation loss was still falling."
+        )
+    return lines
+
+
+def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame) -> list[str]:
+    """The scores the forget sets are chosen by, with normal 95% intervals (mean ± 1.96
+    standard errors; every group has at least 30 members in a study-sized config)."""
+
+    def row(label: str, what: str, n, mean, se) -> list:
+        return [label, what, n, with_interval(mean, mean - 1.96 * se, mean + 1.96 * se)]
+
+    rows = [
+        row(
+            r.population,
+            "bits, half-A minus half-B models (neither saw them; near 0)",
+            r.n,
+            r.a_minus_b_mean,
+            r.a_minus_b_se,
+        )
+        for r in population_check.itertuples()
+    ]
+    for r in score_groups.itertuples():
+        kind = kinds.of(r.kind)
+        label = r.name if r.name == kind.name else f"{kind.name}, inserted {r.repetitions}x"
+        rows.append(row(label, "memorisation (bits, out-models minus in-models)", r.n, r.mem_mean, r.mem_se))
+    lines = ["## Scores before unlearning", ""]
+    return lines + table(["examples", "statistic", "n", "mean [95% interval]"], rows)
+
+
+def calibration_section(calibrations: pd.DataFrame, alpha: float, level: float) -> list[str]:
+    lines = [
+        "## Calibrated test",
+        "",
+        f"An example is indistinguishable from never trained at a step when its GenEx lies in the central "
+        f"{1 - alpha:.0%} band of never-trained models' disagreement; a set of n examples counts as "
+        f"unlearnt when at least the {alpha:g}-quantile of Binomial(n, {1 - alpha:g}) of them are "
+        f"({calibration.unlearnt_count(10, alpha)} of 10). False-positive rate: share of held-out population "
+        "members outside the band (should be near alpha).",
+        "",
+    ]
+    return lines + table(
+        ["kind", "mode", "band", "fit / held out", f"false-positive rate [{percent(level)}]"],
+        [
+            [
+                r.kind,
+                r.mode,
+                f"[{r.band_low:.3f}, {r.band_high:.3f}]",
+                f"{r.n_fit} / {r.n_holdout}",
+                with_interval(r.fpr, r.fpr_low, r.fpr_high, 3),
+            ]
+            for r in calibrations.itertuples()
+        ],
+    )
+
+
+def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list[str]:
+    """The claims table, without a heading (the summary and claims.md give it theirs)."""
+    lines = [
+        f"Each claim as one contrast, with its {percent(level)} bootstrap interval ({n_resamples} resamples of the "
+        "replicate forget sets and seeds in each group, and of the test sentences for BLEU, paired). "
+        "supported: the interval excludes 0 in the claimed direction; contradicted: it excludes 0 the other "
+        "way; inconclusive: it contains 0.",
+        "",
+    ]
+    return lines + table(
+        [
+            "claim",
+            "method",
+            "kind",
+            "statistic",
+            "claimed",
+            "estimate",
+            f"{percent(level)} interval",
+            "forget sets",
+            "verdict",
+            "note",
+        ],
+        [
+            [
+                r.claim,
+                r.method,
+                r.kind,
+                r.statistic,
+                r.claimed,
+                number(r.estimate, QUANTITIES[r.quantity].digits),
+                f"[{number(r.low, QUANTITIES[r.quantity].digits)}, {number(r.high, QUANTITIES[r.quantity].digits)}]",
+                f"{r.n_first}" + (f" vs {r.n_second}" if r.n_second else ""),
+                f"**{r.verdict}**",
+                r.note,
+            ]
+            for r in claims.itertuples()
+        ],
+    )
+
+
+def groups_section(group_table: pd.DataFrame, tau: float, level: float) -> list[str]:
+    lines = [
+        f"## By kind and bucket (mean [{percent(level)} interval] over replicate forget sets and seeds)",
+        "",
+        f"A set is unlearnt by the calibrated test, or by the tau rule (mean GenEx <= {tau} bits). Steps and "
+        "costs are read at that step; a set never unlearnt within the run is read at the last step (a lower "
+        "bound on its steps) and counted as never unlearnt.",
+        "",
+    ]
+    return lines + table(
+        [
+            "method",
+            "kind",
+            "grouping",
+            "bucket",
+            "units",
+            "never unlearnt (calibrated / tau)",
+            *(QUANTITIES[q].label for q in GROUP_QUANTITIES),
+        ],
+        [
+            [
+                r.method,
+                r.kind,
+                r.grouping,
+                r.bucket,
+                r.n_units,
+                f"{r.censored} / {r.censored_tau}",
+                *(
+                    with_interval(getattr(r, q), getattr(r, f"{q}_low"), getattr(r, f"{q}_high"), QUANTITIES[q].digits)
+                    for q in GROUP_QUANTITIES
+                ),
+            ]
+            for r in group_table.itertuples()
+        ],
+    )
+
+
+def metrics_section(metric_table: pd.DataFrame, level: float) -> list[str]:
+    lines = [
+        f"## Every metric (mean [{percent(level)} interval] over forget sets and seeds)",
+        "",
+        "Each registered metric of the forget set and the model (unlearn_study.metrics) at step 0, at the step "
+        "the set is unlearnt by the calibrated test (or the last step), and at the last evaluated step.",
+        "",
+    ]
+    rows = []
+    for r in metric_table.itertuples():
+        metric = metrics.REGISTRY[r.metric]
+        rows.append(
+            [
+                r.method,
+                r.kind,
+                f"{metric.label} ({metric.unit})",
+                r.n_units,
+                *(
+                    with_interval(
+                        getattr(r, reading), getattr(r, f"{reading}_low"), getattr(r, f"{reading}_high"), metric.digits
+                    )
+                    for reading in METRIC_READINGS
+                ),
+            ]
+        )
+    return lines + table(["method", "kind", "metric", "units", *METRIC_READINGS.values()], rows)
+
+
+def units_section(units: pd.DataFrame, signature: str) -> list[str]:
+    lines = ["## Every unlearning run", "", f"BLEU signature: `{signature}`", ""]
+    return lines + table(
+        [
+            "method",
+            "forget set",
+            "seed",
+            "GenEx step 0 → last",
+            "indistinguishable at step 0",
+            "steps (calibrated)",
+            "unlearnt until",
+            "steps (tau)",
+            "BLEU step 0",
+            "BLEU drop (at unlearning / last)",
+            "status",
+        ],
+        [
+            [
+                r.method,
+                r.forget_set,
+                r.seed,
+                f"{r.genex_step0:.1f} → {r.genex_final:.1f}",
+                f"{r.share_step0:.0%}",
+                number(r.steps_calibrated, 0) if not r.censored else "never",
+                ("end" if r.stays_unlearnt else number(r.window_end, 0)) if not r.censored else "—",
+                number(r.steps_tau, 0),
+                f"{r.bleu_step0:.2f}",
+                f"{number(r.bleu_drop)} / {number(r.bleu_drop_final)}",
+                r.status,
+            ]
+            for r in units.itertuples()
+        ],
+    )
+
+
+def agreement_section(agree: pd.DataFrame) -> list[str]:
+    lines = ["## RelEx as an approximation of GenEx", ""]
+    return lines + table(
+        ["method", "kind", "rows (example × step)", "Spearman ρ", "mean absolute error (bits)"],
+        [[r.method, r.kind, r.n, f"{r.spearman:.3f}", f"{r.mae:.2f}"] for r in agree.itertuples()],
+    )
+
+
+def environment_section(environment: dict) -> list[str]:
+    return ["## Environment", "", *(f"- {k}: {v}" for k, v in sorted(environment.items()))]
+
+
+def document(title: str, *sections: list[str]) -> str:
+    """A markdown document: the title, then the sections separated by blank lines."""
+    lines = [f"# {title}"]
+    for section in sections:
+        lines += ["", *section]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,237 @@
+"""Evaluating a model during unlearning (docs/METHOD.md, *Metrics*).
+
+At every evaluated step a job scores its forget set, the population of the set's kind, the
+forget set's neighbours, the test set and a retain sample, translates the test set, and
+hands what it measured (:class:`~unlearn_study.metrics.StepScores`) to every registered
+metric (:mod:`unlearn_study.metrics`). What does not depend on the forget set
+(:class:`ModelEvaluation`: populations, test, retain, translations) is the same at step 0
+for every job that starts from one model, so rule ``base_evaluation`` computes it once
+and stores it as *parts*, each keyed by its rows' ids so that a job can check it reads
+the very same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from unlearn_study import metrics
+from unlearn_study.backends.fairseq import scoring
+from unlearn_study.backends.fairseq.generation import Generation, translate
+from unlearn_study.data import subword
+from unlearn_study.infra.io import write_parquet
+from unlearn_study.metrics import core
+from unlearn_study.study import kinds
+
+
+@dataclass
+class ModelEvaluation:
+    """What an evaluation measures that depends on the model alone, not on the forget set."""
+
+    population_bpt: dict  # candidate kind -> bits/token of each member of its population
+    test_bpt: np.ndarray
+    retain_bpt: np.ndarray
+    hypotheses: list  # detokenised test translations
+
+
+@dataclass
+class EvalData:
+    """Everything evaluated at each step, encoded and batched once per job."""
+
+    kind: str  # the forget set's kind: which population R its exposure is measured against
+    forget: pd.DataFrame  # forget set rows of the example table (bits_out, target_len, ...)
+    forget_pairs: scoring.EncodedPairs
+    population: scoring.EncodedPairs  # R of the forget set's kind
+    neighbours: pd.DataFrame  # long table: forget_id, group, example_id
+    neighbour_pairs: scoring.EncodedPairs  # unique neighbour examples
+    neighbour_ids: list
+    test_pairs: scoring.EncodedPairs
+    test_references: list  # detokenised target text
+    retain_pairs: scoring.EncodedPairs  # retain sample, evaluation only
+    retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for methods that descend on them
+    decode: object  # piece string -> text
+    generation: Generation
+    base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
+    timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
+
+
+def retain_split(retained: pd.DataFrame, sample: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(evaluation sample of ``sample`` retained pairs, the disjoint rest that methods
+    which descend on retained pairs draw from), seeded."""
+    order = np.random.default_rng(seed).permutation(len(retained))
+    n = min(sample, len(retained) // 2)
+    return retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
+
+
+def parts(table: pd.DataFrame, test: pd.DataFrame, retain_eval: pd.DataFrame, kind_names) -> dict:
+    """name -> (rows, id column): the populations of ``kind_names``, the test set, the retain sample."""
+    found = {f"population_{kind}": (kinds.population(table, kind), "example_id") for kind in kind_names}
+    return {**found, "test": (test, "pair_id"), "retain": (retain_eval, "pair_id")}
+
+
+def encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
+    """The pieces of ``df`` encoded with the model's dictionaries, in scoring batches."""
+    return scoring.encode_pairs(
+        model.src_dict, model.tgt_dict, df["src_pieces"], df["tgt_pieces"], max_tokens=max_tokens
+    )
+
+
+def write_base_evaluation(result: ModelEvaluation, evaluated: dict, path) -> None:
+    """One row per evaluated row: part, id, bits/token, and the hypothesis for test rows."""
+    values = {
+        **{f"population_{k}": v for k, v in result.population_bpt.items()},
+        "test": result.test_bpt,
+        "retain": result.retain_bpt,
+    }
+    table = pd.concat(
+        [
+            pd.DataFrame({"part": name, "id": df[key].astype(str).to_numpy(), "bpt": values[name]})
+            for name, (df, key) in evaluated.items()
+        ],
+        ignore_index=True,
+    )
+    table["hypothesis"] = None
+    table.loc[table["part"] == "test", "hypothesis"] = result.hypotheses
+    write_parquet(table, path)
+
+
+def read_base_evaluation(path, evaluated: dict, kind: str) -> ModelEvaluation:
+    """The shared step-0 values, after checking they cover exactly this job's rows."""
+    table = pd.read_parquet(path)
+    values = {}
+    for name, (df, key) in evaluated.items():
+        rows = table[table["part"] == name]
+        if rows["id"].tolist() != df[key].astype(str).tolist():
+            raise ValueError(
+                f"{path}: part {name!r} does not hold the rows this job evaluates; "
+                "delete the file and rerun rule base_evaluation"
+            )
+        values[name] = rows
+    return ModelEvaluation(
+        population_bpt={kind: values[f"population_{kind}"]["bpt"].to_numpy()},
+        test_bpt=values["test"]["bpt"].to_numpy(),
+        retain_bpt=values["retain"]["bpt"].to_numpy(),
+        hypotheses=values["test"]["hypothesis"].tolist(),
+    )
+
+
+def job_data(
+    model,
+    sp,
+    *,
+    kind: str,
+    table: pd.DataFrame,
+    forget: pd.DataFrame,
+    neighbours: pd.DataFrame,
+    test: pd.DataFrame,
+    retained: pd.DataFrame,
+    retain_sample: int,
+    seed: int,
+    needs_retain: bool,
+    max_tokens: int,
+    generation: Generation,
+    base_path=None,
+) -> EvalData:
+    """An unlearning job's :class:`EvalData` from its input tables (the rule's and the
+    benchmarks' one set-up); ``base_path``: the model's base evaluation (None: step 0 is
+    evaluated in the job)."""
+    test = subword.with_pieces(test, sp)
+    retain_eval, retain_train = retain_split(retained, sample=retain_sample, seed=seed)
+    if not needs_retain:
+        retain_train = retain_train.iloc[:0]
+    retain_eval, retain_train = subword.with_pieces(retain_eval, sp), subword.with_pieces(retain_train, sp)
+    evaluated = parts(table, test, retain_eval, [kind])
+    unique_neighbours = neighbours.drop_duplicates("example_id")
+
+    def encoded(df):
+        return encode(model, df, max_tokens)
+
+    return EvalData(
+        kind=kind,
+        forget=forget,
+        forget_pairs=encoded(forget),
+        population=encoded(evaluated[f"population_{kind}"][0]),
+        neighbours=neighbours[["forget_id", "group", "example_id"]],
+        neighbour_pairs=encoded(unique_neighbours),
+        neighbour_ids=unique_neighbours["example_id"].tolist(),
+        test_pairs=encoded(test),
+        test_references=test["tgt"].tolist(),
+        retain_pairs=encoded(retain_eval),
+        retain_train_pairs=encoded(retain_train),
+        decode=lambda pieces: subword.decode(sp, pieces),
+        generation=generation,
+        base=read_base_evaluation(base_path, evaluated, kind) if base_path is not None else None,
+    )
+
+
+def score_bpt(model, pairs: scoring.EncodedPairs) -> np.ndarray:
+    """Bits per token of every pair, in pair order."""
+    return core.bits_per_token(scoring.score(model, pairs), pairs.target_lengths)
+
+
+def model_evaluation(
+    model, populations: dict, test_pairs, retain_pairs, decode, generation: Generation, timings: dict
+) -> ModelEvaluation:
+    """Score each population (``kind -> EncodedPairs``), the test set and the retain sample,
+    and translate the test set; add the seconds spent to ``timings``."""
+    model.model.eval()
+    started = time.perf_counter()
+    population_bpt = {kind: score_bpt(model, pairs) for kind, pairs in populations.items()}
+    test_bpt, retain_bpt = score_bpt(model, test_pairs), score_bpt(model, retain_pairs)
+    timings["scoring_s"] += time.perf_counter() - started
+    started = time.perf_counter()
+    hypotheses = translate(model, test_pairs, decode, generation)
+    timings["generation_s"] += time.perf_counter() - started
+    return ModelEvaluation(population_bpt, test_bpt, retain_bpt, hypotheses)
+
+
+EXAMPLE_COLUMNS = ["example_id", "kind", "repetitions", "diff_tercile", "mem_tercile", "target_len"]
+
+
+def evaluate(model, data: EvalData, step: int, step0: dict | None):
+    """Every registered metric of the current model (docs/METHOD.md, *Metrics*).
+
+    ``step0`` holds step-0 values (population and neighbour bits/token, forget bits) that
+    later steps are compared with; it is ``None`` at step 0 and returned filled. At step 0
+    the model-only part comes from ``data.base`` when given.
+    Returns (per-example table, step metrics, step0, test translations).
+    """
+    model.model.eval()
+    started = time.perf_counter()
+    forget_bits = scoring.score(model, data.forget_pairs)
+    neighbour_bpt = score_bpt(model, data.neighbour_pairs)
+    data.timings["scoring_s"] += time.perf_counter() - started
+    if step0 is None and data.base is not None:
+        shared = data.base
+    else:
+        shared = model_evaluation(
+            model,
+            {data.kind: data.population},
+            data.test_pairs,
+            data.retain_pairs,
+            data.decode,
+            data.generation,
+            data.timings,
+        )
+    population_bpt = shared.population_bpt[data.kind]
+    if step0 is None:
+        step0 = {"population_bpt": population_bpt, "neighbour_bpt": neighbour_bpt, "forget_bits": forget_bits}
+    scores = metrics.StepScores(
+        step=step,
+        forget=data.forget,
+        forget_bits=forget_bits,
+        population_bpt=population_bpt,
+        population_bpt0=step0["population_bpt"],
+        neighbours=data.neighbours,
+        neighbour_delta_bpt=pd.Series(neighbour_bpt - step0["neighbour_bpt"], index=data.neighbour_ids),
+        test_bpt=shared.test_bpt,
+        retain_bpt=shared.retain_bpt,
+        hypotheses=shared.hypotheses,
+        references=data.test_references,
+    )
+    per_example, step_metrics = metrics.evaluate(scores)
+    examples = data.forget[EXAMPLE_COLUMNS].assign(step=step, bits=forget_bits, **per_example)
+    return examples, step_metrics, step0, shared.hypotheses
