@@ -9,7 +9,7 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from unlearn_study import methods  # noqa: E402
+from unlearn_study import methods, metrics  # noqa: E402
 from unlearn_study.data import sources as corpus_sources  # noqa: E402
 from unlearn_study.infra import paths, tracking  # noqa: E402
 from unlearn_study.infra.config import validate_config  # noqa: E402

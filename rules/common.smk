@@ -8,6 +8,11 @@ def code(script, *modules):
     return code_hash(Path(workflow.basedir) / "workflow_scripts" / script, *modules)
 
 
+# Metric modules are loaded by their registry, not imported: the stages that compute or
+# read metrics hash them explicitly.
+METRIC_MODULES = metrics.modules()
+
+
 # GPU rules request one GPU unless the config pins them to the CPU.
 GPU = 0 if config["model"]["device"] == "cpu" else 1
 THREADS = config["model"]["threads"]

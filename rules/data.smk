@@ -11,11 +11,13 @@ rule prepare_corpus:
         stats=P.corpus_stats,
     log:
         P.log("prepare_corpus"),
+    benchmark:
+        P.benchmark("prepare_corpus")
     conda:
         "../envs/pipeline.yaml"
     params:
         corpus=corpus_params(config["corpus"]),
-        code=code("prepare_corpus.py"),
+        code=code("prepare_corpus.py", corpus_sources.module_of(config["corpus"]["source"])),
     script:
         "../workflow_scripts/prepare_corpus.py"
 
@@ -29,6 +31,8 @@ rule select_id_sets:
         retained=P.retained,
     log:
         P.log("select_id_sets"),
+    benchmark:
+        P.benchmark("select_id_sets")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -47,6 +51,8 @@ rule train_subword:
         dictionary=P.dictionary,
     log:
         P.log("train_subword"),
+    benchmark:
+        P.benchmark("train_subword")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -64,6 +70,8 @@ rule make_canaries:
         population=P.canary_population,
     log:
         P.log("make_canaries"),
+    benchmark:
+        P.benchmark("make_canaries")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -81,6 +89,8 @@ rule split_halves:
         P.halves,
     log:
         P.log("split_halves"),
+    benchmark:
+        P.benchmark("split_halves")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -104,6 +114,8 @@ rule binarize:
         directory(P.data_bin),
     log:
         P.log("binarize"),
+    benchmark:
+        P.benchmark("binarize")
     conda:
         "../envs/pipeline.yaml"
     params:

@@ -14,6 +14,8 @@ rule example_pool:
         P.pool,
     log:
         P.log("example_pool"),
+    benchmark:
+        P.benchmark("example_pool")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -66,6 +68,8 @@ rule example_table:
         ),
     log:
         P.log("example_table"),
+    benchmark:
+        P.benchmark("example_table")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -82,6 +86,8 @@ rule calibrate:
         P.calibration,
     log:
         P.log("calibrate"),
+    benchmark:
+        P.benchmark("calibrate")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -107,6 +113,8 @@ rule select_forget_set:
         neighbours=P.neighbours,
     log:
         P.log("select_forget_set"),
+    benchmark:
+        P.benchmark("select_forget_set")
     conda:
         "../envs/pipeline.yaml"
     params:

@@ -67,7 +67,7 @@ rule unlearn:
         seed=UNLEARNING["seed"],
         generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
-        code=lambda wc: code("unlearn.py", methods.module_of(wc.method)),
+        code=lambda wc: code("unlearn.py", methods.module_of(wc.method), *METRIC_MODULES),
     script:
         "../workflow_scripts/unlearn.py"
 
@@ -116,6 +116,8 @@ rule summarise:
         ),
     log:
         P.log("summarise"),
+    benchmark:
+        P.benchmark("summarise")
     conda:
         "../envs/pipeline.yaml"
     params:
@@ -123,6 +125,6 @@ rule summarise:
         alpha=UNLEARNING["alpha"],
         claims=config["claims"],
         models=UNLEARNT_MODELS,
-        code=code("summarise.py"),
+        code=code("summarise.py", *METRIC_MODULES),
     script:
         "../workflow_scripts/summarise.py"

@@ -98,6 +98,12 @@ def by_column(column: str) -> Metric | None:
     return next((m for m in REGISTRY.values() if m.column == column), None)
 
 
+def modules() -> list[str]:
+    """The modules that define the registered metrics: loaded by the registry rather than
+    imported, so the rules that compute or read metrics add them to their code hash."""
+    return sorted({type(m).__module__ for m in REGISTRY.values()})
+
+
 def evaluate(scores: StepScores) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """(per-example values by metric name, step-table values by column) of every metric."""
     examples = {m.name: np.asarray(m.compute(scores), dtype=np.float64) for m in per_example()}

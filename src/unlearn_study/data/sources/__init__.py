@@ -97,6 +97,11 @@ def register(cls: type[Source]) -> type[Source]:
     return cls
 
 
+def module_of(name: str) -> str:
+    """The module that defines source ``name`` (for the code hash of the corpus rule)."""
+    return type(REGISTRY[name]).__module__
+
+
 def of(corpus: dict) -> tuple[Source, dict]:
     """The configured source and its sub-block (``corpus``: config ``corpus``)."""
     return REGISTRY[corpus["source"]], corpus[corpus["source"]]
