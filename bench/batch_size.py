@@ -4,7 +4,7 @@ For each --max-tokens value, interleaved, --reps times:
   score     : unlearn_study.backends.fairseq.scoring.score() on the --pairs scoring pairs (as bench/scoring.py),
               with the process's minor page faults during the call;
   fairseq   : `fairseq-generate --score-reference` on the same pairs, its own scoring timer;
-  translate : unlearn_study.study.unlearning.translate() of the study's test set (generation settings
+  translate : unlearn_study.backends.fairseq.generation.translate() of the study's test set (generation settings
               of --config), and how many hypotheses equal those of the first --max-tokens value.
 The scores of every setting are compared with the first one's (max |difference| in bits/token).
 The model is that of --half and --seed (by default half A, the first of --config's model.seeds).
@@ -23,11 +23,11 @@ import common
 import numpy as np
 import pandas as pd
 
+from unlearn_study.backends.fairseq import generation as fairseq_generation
 from unlearn_study.backends.fairseq import scoring
 from unlearn_study.data import subword
 from unlearn_study.infra import paths
-from unlearn_study.metrics.core import core as metrics
-from unlearn_study.study import unlearning
+from unlearn_study.metrics import core as metrics
 
 p = common.parser(__doc__, threads=True)
 p.add_argument("--pairs", type=int, default=2000)
@@ -41,13 +41,13 @@ CONFIG = common.study_config(a.config)
 HALF, SEED, CKPT, DATA = common.model_paths(a, P, CONFIG)
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
 BUDGETS = [int(x) for x in a.max_tokens.split(",")]
-data_dir, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs, ENV)
+data_dir, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs)
 model = scoring.load_model(CKPT, data_dir, device=a.device)
 sp = subword.load(P.spm)
 test = subword.with_pieces(pd.read_parquet(P.test), sp)
 pairs = {mt: scoring.encode_pairs(model.src_dict, model.tgt_dict, src, tgt, max_tokens=mt) for mt in BUDGETS}
 test_pairs = scoring.encode_pairs(model.src_dict, model.tgt_dict, test["src_pieces"], test["tgt_pieces"])
-generation = unlearning.Generation(**CONFIG["unlearning"]["generation"])
+generation = fairseq_generation.Generation(**CONFIG["unlearning"]["generation"])
 
 
 def minor_faults() -> int:
@@ -69,7 +69,7 @@ for rep in range(a.reps):
             common.run_fairseq_score_reference(common.fairseq_score_reference_cmd(data_dir, CKPT, mt, a.device), ENV)[1]
         )
         t = time.perf_counter()
-        hyps[mt] = unlearning.translate(
+        hyps[mt] = fairseq_generation.translate(
             model, test_pairs, lambda s: subword.decode(sp, s), dataclasses.replace(generation, max_tokens=mt)
         )
         T["translate", mt].append(time.perf_counter() - t)

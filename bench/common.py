@@ -1,10 +1,11 @@
 """What the benchmark scripts share: their standard options, the device and thread set-up,
-the model a script measures (a half and seed of the study), the names of Snakemake's
-benchmark files, and the tag that keeps JSON from different results directories apart.
+the model a script measures (a half and seed of the study), an unlearning job's set-up,
+reading Snakemake's benchmark files, and the tag that keeps JSON from different results
+directories apart.
 
-Result paths come from ``unlearn_study.infra.paths`` (the rules take theirs from there too);
-only the benchmark and log file names below, which the rules spell out themselves, are
-written here.
+Result paths and the rules' job names (the stems of their log and benchmark files) come
+from ``unlearn_study.infra.paths`` (``JOBS``, ``ResultPaths.log``/``.benchmark``), where
+the rules take theirs from too.
 """
 
 import argparse
@@ -15,24 +16,22 @@ import subprocess
 import time
 from pathlib import Path
 
-# The `benchmark:` and `log:` file names of the rules that declare benchmark files
-# (rules/*.smk), under paths' benchmarks_dir and logs_dir, without the suffix.
-BENCHMARK_JOBS = {
-    "train": "train_{half}_seed{seed}",
-    "score": "score_{half}_seed{seed}",
-    "base_evaluation": "base_evaluation_{half}_seed{seed}",
-    "unlearn": "unlearn_{method}_{forget_set}_seed{seed}",
-}
+from unlearn_study.infra.paths import JOBS
 
 
 def wildcard_pattern(name: str) -> str:
     """A regex for the values of one wildcard of the rules' file names."""
-    from unlearn_study.study import forget_sets
+    from unlearn_study.study import batches, forget_sets
     from unlearn_study.study.kinds import HALVES
 
     if name == "forget_set":  # forget_sets.NAME, the one place that knows the format, ungrouped
         return re.sub(r"\(\?P<\w+>", "(?:", forget_sets.NAME.pattern.removeprefix("^").removesuffix("$"))
-    return {"half": "|".join(HALVES), "seed": r"\d+", "method": r"[a-z0-9_]+"}[name]
+    return {
+        "half": "|".join(HALVES),
+        "seed": r"\d+",
+        "method": r"[a-z0-9_]+",
+        "batch": rf"{batches.WHOLE_SET}|\d+",  # batches.batch_label
+    }[name]
 
 
 def parser(doc: str, results: bool = True, threads: bool = False, device_help: str | None = None):
@@ -97,7 +96,7 @@ def model_paths(a, P, cfg: dict, forget_set: str | None = None) -> tuple[str, in
 
 
 def template_regex(template: str) -> re.Pattern:
-    """A regex matching ``template`` (a paths or BENCHMARK_JOBS template), each wildcard a named group."""
+    """A regex matching ``template`` (a paths or paths.JOBS template), each wildcard a named group."""
     out, last = [], 0
     for m in re.finditer(r"\{(\w+)\}", template):
         name = m.group(1)
@@ -121,28 +120,13 @@ def matching(template: str) -> list[tuple[Path, dict]]:
 
 
 def benchmark_job(path) -> tuple[str, dict]:
-    """(rule, wildcards) of a Snakemake benchmark file (by its name, see BENCHMARK_JOBS)."""
+    """(rule, wildcards) of a Snakemake benchmark file, by its name (a paths.JOBS job name)."""
     stem = Path(path).name.removesuffix(".tsv")
-    for rule, template in BENCHMARK_JOBS.items():
+    for rule, template in JOBS.items():
         m = template_regex(template).fullmatch(stem)
         if m:
             return rule, m.groupdict()
-    raise ValueError(f"{path}: not a benchmark file of rule {', '.join(BENCHMARK_JOBS)} ({stem!r})")
-
-
-def benchmark_template(P, rule: str) -> str:
-    """The template of ``rule``'s benchmark tsv files in the results of ``P`` (paths.under)."""
-    return f"{P.benchmarks_dir}/{BENCHMARK_JOBS[rule]}.tsv"
-
-
-def benchmark_file(P, rule: str, **wildcards) -> Path:
-    """The benchmark tsv of one job of ``rule``."""
-    return Path(benchmark_template(P, rule).format(**wildcards))
-
-
-def log_file(P, rule: str, **wildcards) -> Path:
-    """The log file of one job of ``rule`` (same name as its benchmark file)."""
-    return Path(f"{P.logs_dir}/{BENCHMARK_JOBS[rule]}.log".format(**wildcards))
+    raise ValueError(f"{path}: not the benchmark file of a job of any rule in paths.JOBS ({stem!r})")
 
 
 def setup_torch(args) -> None:
@@ -160,12 +144,14 @@ def results_tag(results) -> str:
     return "" if Path(results) == Path("results") else "_" + re.sub(r"\W+", "_", str(results)).strip("_")
 
 
-def scoring_subset(results, data_dir, bench_dir, pairs: int, env: dict):
+def scoring_subset(results, data_dir, bench_dir, pairs: int):
     """The first ``pairs`` raw training pairs of the model data in ``data_dir`` (a half's
     binarized data, paths' data_bin, of the study in ``results``), binarized with its
-    dictionaries as subset "train" of <bench_dir>/scoring_data<tag> (rebuilt only when the
-    pair count or data changes). Returns (binarized dir, source lines, target lines)."""
-    from unlearn_study.backends.fairseq import run as fairseq_run
+    dictionary (binarize.preprocess, as rule binarize does) as subset "train" of
+    <bench_dir>/scoring_data<tag> (rebuilt only when the pair count or data changes).
+    Returns (binarized dir, source lines, target lines)."""
+    from unlearn_study.backends.fairseq import binarize
+    from unlearn_study.infra.io import write_lines
 
     data = Path(data_dir)
     out = Path(bench_dir) / f"scoring_data{results_tag(results)}"
@@ -175,36 +161,55 @@ def scoring_subset(results, data_dir, bench_dir, pairs: int, env: dict):
     stamp = out / "stamp.json"
     if not stamp.exists() or json.loads(stamp.read_text()) != {"pairs": pairs, "data": str(data)}:
         (out / "raw").mkdir(parents=True, exist_ok=True)
-        (out / "raw/pairs.src").write_text("\n".join(src) + "\n")
-        (out / "raw/pairs.tgt").write_text("\n".join(tgt) + "\n")
-        subprocess.run(
-            [
-                fairseq_run.cli("fairseq-preprocess"),
-                "--source-lang",
-                "src",
-                "--target-lang",
-                "tgt",
-                "--trainpref",
-                str(out / "raw/pairs"),
-                "--destdir",
-                str(out),
-                "--srcdict",
-                str(data / "dict.src.txt"),
-                "--joined-dictionary",
-                "--workers",
-                "1",
-                "--user-dir",
-                fairseq_run.plugin_dir(),
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        write_lines(src, out / "raw/pairs.src")
+        write_lines(tgt, out / "raw/pairs.tgt")
+        log = out / "preprocess.log"
+        log.unlink(missing_ok=True)
+        binarize.preprocess({"train": out / "raw/pairs"}, data / "dict.src.txt", out, log)
         stamp.write_text(json.dumps({"pairs": pairs, "data": str(data)}))
     return out, src, tgt
 
 
+def unlearning_job_data(P, cfg: dict, model, forget_set: str, *, needs_retain: bool, forget=None, base_path=None):
+    """The EvalData of an unlearning job of ``forget_set`` starting from ``model``: rule
+    unlearn's set-up (evaluation.job_data, as workflow_scripts/unlearn.py calls it) on the
+    tables of the results of ``P`` with the settings of study config ``cfg``.
+    ``forget``: rows to unlearn instead of the forget set's; ``base_path``: the model's
+    base evaluation (None: none is read)."""
+    import pandas as pd
+
+    from unlearn_study.backends.fairseq.generation import Generation
+    from unlearn_study.data import subword
+    from unlearn_study.study import evaluation, forget_sets
+
+    settings = cfg["unlearning"]
+    tables = {
+        "table": P.examples,
+        "forget": P.forget_set,
+        "neighbours": P.neighbours,
+        "test": P.test,
+        "retained": P.retained,
+    }
+    tables = {name: pd.read_parquet(path.format(forget_set=forget_set)) for name, path in tables.items()}
+    if forget is not None:
+        tables["forget"] = forget
+    return evaluation.job_data(
+        model,
+        subword.load(P.spm),
+        kind=forget_sets.parse(forget_set).kind,
+        **tables,
+        retain_sample=settings["retain_sample"],
+        population_size=settings["population_sample"],
+        seed=settings["seed"],
+        needs_retain=needs_retain,
+        max_tokens=cfg["scoring"]["max_tokens"],
+        generation=Generation(**settings["generation"]),
+        base_path=base_path,
+    )
+
+
 def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: str) -> list:
+    from unlearn_study.backends.fairseq import binarize
     from unlearn_study.backends.fairseq import run as fairseq_run
 
     return [
@@ -215,10 +220,7 @@ def fairseq_score_reference_cmd(data_dir, checkpoint, max_tokens: int, device: s
         "--score-reference",
         "--gen-subset",
         "train",
-        "--source-lang",
-        "src",
-        "--target-lang",
-        "tgt",
+        *binarize.LANGUAGE_FLAGS,
         "--required-batch-size-multiple",
         "1",
         "--max-tokens",

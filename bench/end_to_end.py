@@ -3,11 +3,10 @@
 Reads the Snakemake `benchmark:` files (s = wall seconds, max_rss = peak resident memory
 in MB, cpu_time = user+sys seconds) under the benchmarks directory of each --results
 directory given (unlearn_study.infra.paths: <results>/benchmarks). The rule is read from the
-file name (common.BENCHMARK_JOBS): train_<half>_seed<s>, score_<half>_seed<s>,
-base_evaluation_<half>_seed<s>, unlearn_<method>_<forget_set>_seed<s>; only these four
-rules declare benchmark files, so the cheap rules (corpus, subword, binarize, sets,
-neighbours, summary) are not included. Files with other names (an older layout) are
-listed and skipped. Measures nothing itself.
+file name, a job name of paths.JOBS (e.g. train_<half>_seed<s> of rule train_model,
+unlearn_<method>_<forget_set>_seed<s> of rule unlearn); rules without benchmark files in
+a study are not included. Files with other names (an older layout) are listed and
+skipped. Measures nothing itself.
 """
 
 import json

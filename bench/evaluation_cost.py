@@ -1,23 +1,24 @@
 """Where unlearning jobs spend their time: generation vs scoring vs optimiser vs other.
 
-Reads each unlearning job's <results>/unlearning/<method>/<forget_set>/seed<s>/status.json
-(generation_s, scoring_s, optimiser_s, accumulated by unlearning.unlearn/evaluate) and its
-Snakemake benchmark <results>/benchmarks/unlearn_<method>_<forget_set>_seed<s>.tsv (s =
-the job's wall time); paths from unlearn_study.infra.paths and common.BENCHMARK_JOBS.
+Reads each unlearning job's status.json (paths' unlearn_status: generation_s, scoring_s,
+optimiser_s, accumulated by unlearning.unlearn/evaluate) and its Snakemake benchmark
+(paths' benchmarks_dir, named by rule unlearn's job name in paths.JOBS; s = the job's
+wall time).
 other = wall - (generation + scoring + optimiser): python start and imports, model
 load, reading tables, SentencePiece + fairseq encoding, metric computation, writing
-outputs and MLflow logging. "other" is split with the job log's timestamps
-(<results>/logs/unlearn_<method>_<forget_set>_seed<s>.log): 'in-job' = between the first
-log line that is not MLflow's (fairseq's import message, at model load) and the last
-'step N' line, minus the three timed parts (model load, encoding, metrics); 'outside' =
+outputs and MLflow logging. "other" is split with the job log's timestamps (paths'
+logs_dir, same name): 'in-job' = between the first log line that is not MLflow's
+(fairseq's import message, at model load) and the last 'step N' line, minus the three timed parts (model load, encoding, metrics); 'outside' =
 the rest of the wall time (interpreter and Snakemake script start, imports, writing
 outputs, MLflow). The shared step-0 evaluation (rule base_evaluation) runs once per
 model (half and seed); its benchmarks base_evaluation_<half>_seed<s>.tsv are summed.
 With --measure FORGET_SET it also times, on this machine, the parts of one
-evaluation (unlearning.evaluate) of that forget set with the model its unlearning jobs
-start from (its half's, --half and --seed change it): scoring of forget set,
-population, neighbours, test, retain sample (unlearning.retain_sample, seeded as the
-jobs do), and test translation.
+evaluation (evaluation.evaluate) of that forget set with the model its unlearning jobs
+start from (its half's, --half and --seed change it): the job's EvalData is set up as
+rule unlearn does (evaluation.job_data, with --config's settings, for the first of its
+unlearning.methods, reading the model's base evaluation where it exists), then scoring
+of each of its pair sets (forget set, population, neighbours, test, retain sample) and
+translation of the test set (generation.translate) are timed.
 """
 
 import datetime
@@ -60,24 +61,26 @@ def logged_span(log):
     return (steps[-1] - first).total_seconds() if steps else None
 
 
+UNLEARNING_DIR = Path(P.unlearn_dir.split("{")[0])  # a job's label: its directory under this one
 rows = []
-for status, job in common.matching(f"{P.unlearn_dir}/status.json"):
+for status, job in common.matching(P.unlearn_status):
     st = json.loads(status.read_text())
-    tsv = common.benchmark_file(P, "unlearn", **job)
+    tsv = Path(P.benchmark("unlearn").format(**job))
+    label = str(status.parent.relative_to(UNLEARNING_DIR))
     if not tsv.exists():
-        print(f"skipping {job['method']}/{job['forget_set']}/seed{job['seed']}: no {tsv}")
+        print(f"skipping {label}: no {tsv}")
         continue
     wall = float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
     row = {
-        "method": job["method"],
-        "forget_set": job["forget_set"],
+        "job": label,
+        **job,
         "seed": int(job["seed"]),
         "status": st.get("status"),
         "wall_s": wall,
         **{k: float(st[k]) for k in PARTS[:3]},
     }
     row["other_s"] = wall - sum(row[k] for k in PARTS[:3])
-    span = logged_span(common.log_file(P, "unlearn", **job))
+    span = logged_span(Path(P.log("unlearn").format(**job)))
     row["other_in_job_s"] = span - sum(row[k] for k in PARTS[:3]) if span is not None else float("nan")
     row["other_outside_s"] = wall - span if span is not None else float("nan")
     rows.append(row)
@@ -88,10 +91,10 @@ total = df[["wall_s", *PARTS, "other_in_job_s", "other_outside_s"]].sum()
 
 print(f"command: {' '.join(map(shlex.quote, [sys.executable, *sys.argv]))}")
 print(f"{len(df)} unlearning jobs under {R}; shares of each job's wall time (Snakemake benchmark s)\n")
-labels = df["method"] + "/" + df["forget_set"] + "/seed" + df["seed"].astype(str)
+labels = df["job"]
 width = max(38, 2 + labels.str.len().max())
 print(
-    f"{'method/forget_set/seed':<{width}}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
+    f"{'job (' + str(UNLEARNING_DIR) + '/...)':<{width}}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
 )
 for label, r in zip(labels, df.itertuples()):
     shares = {k: getattr(r, k) / r.wall_s for k in PARTS}
@@ -114,7 +117,7 @@ print(
 )
 base_jobs = {
     f"{job['half']}_seed{job['seed']}": float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
-    for tsv, job in common.matching(common.benchmark_template(P, "base_evaluation"))
+    for tsv, job in common.matching(P.benchmark("base_evaluation"))
 }
 base_s = sum(base_jobs.values()) if base_jobs else None
 print(
@@ -139,38 +142,32 @@ def measure_eval(name):
 
     import numpy as np
 
+    from unlearn_study import methods
     from unlearn_study.backends.fairseq import scoring
-    from unlearn_study.data import subword
-    from unlearn_study.study import evaluation as eval_sets
-    from unlearn_study.study import forget_sets, unlearning
+    from unlearn_study.backends.fairseq.generation import translate
 
     common.setup_torch(a)
     cfg = common.study_config(a.config)
-    kind = forget_sets.parse(name).kind
     half, seed, checkpoint, data_dir = common.model_paths(a, P, cfg, forget_set=name)
-    max_tokens, generation = cfg["scoring"]["max_tokens"], unlearning.Generation(**cfg["unlearning"]["generation"])
-    sp = subword.load(P.spm)
     model = scoring.load_model(checkpoint, data_dir, device=a.device)
-
-    def pieces(df):
-        return subword.with_pieces(df, sp)
-
-    def enc(df):
-        return eval_sets.encode(model, df, max_tokens)
-
-    table, forget = pd.read_parquet(P.examples), pd.read_parquet(P.forget_set.format(forget_set=name))
-    retain_eval, _ = eval_sets.retain_split(
-        pd.read_parquet(P.retained), sample=cfg["unlearning"]["retain_sample"], seed=cfg["unlearning"]["seed"]
-    )
-    test = pieces(pd.read_parquet(P.test))
-    evaluated = eval_sets.parts(table, test, pieces(retain_eval), [kind])
-    neighbours = pd.read_parquet(P.neighbours.format(forget_set=name)).drop_duplicates("example_id")
+    base = Path(P.base_evaluation.format(half=half, seed=seed))
+    try:
+        data = common.unlearning_job_data(
+            P,
+            cfg,
+            model,
+            name,
+            needs_retain=methods.REGISTRY[cfg["unlearning"]["methods"][0]].needs_retain,
+            base_path=base if base.exists() else None,
+        )
+    except ValueError as e:  # the base evaluation's rows are not those this set-up evaluates
+        sys.exit(f"{e}\n(is --config the study config of --results?)")
     sets = {
-        "forget": enc(forget),
-        "population": enc(evaluated[f"population_{kind}"][0]),
-        "neighbours": enc(neighbours),
-        "test": enc(evaluated["test"][0]),
-        "retain": enc(evaluated["retain"][0]),
+        "forget": data.forget_pairs,
+        "population": data.population,
+        "neighbours": data.neighbour_pairs,
+        "test": data.test_pairs,
+        "retain": data.retain_pairs,
     }
     times = {k: [] for k in [*sets, "translate"]}
     for _ in range(a.reps):
@@ -179,19 +176,19 @@ def measure_eval(name):
             scoring.score(model, e)
             times[k].append(time.perf_counter() - t)
         t = time.perf_counter()
-        unlearning.translate(model, sets["test"], lambda s: subword.decode(sp, s), generation)
+        translate(model, data.test_pairs, data.decode, data.generation)
         times["translate"].append(time.perf_counter() - t)
     med = {k: float(np.median(v)) for k, v in times.items()}
     scored = sum(v for k, v in med.items() if k != "translate")
     print(
         f"\none evaluation of {name} (model {half}/seed{seed}, {a.device}, {a.threads} thread(s), median of {a.reps}; "
-        f"max_tokens {max_tokens}, generation max_tokens {generation.max_tokens}):"
+        f"max_tokens {cfg['scoring']['max_tokens']}, generation max_tokens {data.generation.max_tokens}):"
     )
     for k, v in med.items():
-        n = len(sets[k]) if k in sets else len(test)
+        n = len(sets[k] if k in sets else data.test_pairs)
         print(
             f"  {k:<11}{n:>6} pairs{v:>8.3f} s"
-            + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {generation.beam})")
+            + (f"  {100 * v / scored:5.1f}% of scoring" if k in sets else f"  (beam {data.generation.beam})")
         )
     return {"model": {"half": half, "seed": seed}, "pairs": {k: len(e) for k, e in sets.items()}, "median_s": med}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import common
 import numpy as np
 
-from unlearn_study.metrics.core import core as metrics
+from unlearn_study.metrics import core as metrics
 
 p = common.parser(__doc__, results=False, device_help="numpy only: accepted for uniformity, ignored")
 p.add_argument("--values", type=int, default=1000)

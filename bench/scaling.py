@@ -3,8 +3,9 @@
 Runs the complete pipeline from scratch (a fresh results directory per point, under
 <bench-dir>/scaling/) for each training-corpus size (`corpus.max_train_pairs`) and each
 number of forget sets, and reports per point: Snakemake's wall time for the whole run, the
-summed wall time of the benchmarked jobs per rule (train, score, base = base_evaluation,
-unlearn; the cheap rules have no benchmark files; the rule is read from the benchmark
+summed wall time of the benchmarked jobs per rule (train = train_model, score =
+score_model, base = base_evaluation, unlearn; the other rules' jobs are cheap and are
+kept under their rule's name in the JSON only; the rule is read from the benchmark
 file's name, common.benchmark_job) and the peak RSS of any job. Then fits time ~ size^k
 (corpus axis) and time = a + b * n_sets (forget-set axis).
 
@@ -39,19 +40,19 @@ import yaml
 
 from unlearn_study.infra import paths
 from unlearn_study.infra.config import load_config
-from unlearn_study.study import forget_sets
+from unlearn_study.study import forget_sets, kinds
 
 ROOT = Path(__file__).resolve().parents[1]
 # number of forget sets -> (kinds, groupings); buckets: 3 terciles each, 3 repetition levels
 # (config.yaml's canaries.repetitions); one replicate per bucket
 FORGET_SET_LADDER = {
-    3: (["id"], ["difficulty"]),
-    6: (["id", "ood"], ["difficulty"]),
-    12: (["id", "ood"], ["difficulty", "memorisation"]),
-    15: (["id", "ood"], ["difficulty", "memorisation", "repetition"]),
+    3: ([kinds.ID.name], [kinds.DIFFICULTY.name]),
+    6: (list(kinds.KINDS), [kinds.DIFFICULTY.name]),
+    12: (list(kinds.KINDS), [kinds.DIFFICULTY.name, kinds.MEMORISATION.name]),
+    15: (list(kinds.KINDS), list(kinds.GROUPINGS)),
 }
-# Column of each benchmarked rule in the tables and JSON.
-RULE_COLUMNS = {"train": "train", "score": "score", "base_evaluation": "base", "unlearn": "unlearn"}
+# Column of each costly rule in the tables and JSON (other rules: their own name, JSON only).
+RULE_COLUMNS = {"train_model": "train", "score_model": "score", "base_evaluation": "base", "unlearn": "unlearn"}
 # Training pairs per update at model.max_tokens 2048 in the default study (2,400 updates are
 # about 7 epochs of its ~19,500 training pairs per model); proportional to model.max_tokens.
 PAIRS_PER_UPDATE_AT_2048 = 57
@@ -101,9 +102,10 @@ def expected_unlearning_jobs(override: dict, n_sets: int) -> int:
 
 def benchmarked_jobs(results) -> pd.DataFrame:
     """Every benchmark file of the study in ``results``, one row per recorded run, with its
-    rule (a RULE_COLUMNS value)."""
+    rule's column (RULE_COLUMNS, else the rule's name)."""
     files = sorted(Path(paths.under(str(results)).benchmarks_dir).glob("*.tsv"))
-    return pd.concat([pd.read_csv(f, sep="\t").assign(rule=RULE_COLUMNS[common.benchmark_job(f)[0]]) for f in files])
+    rules = [common.benchmark_job(f)[0] for f in files]
+    return pd.concat([pd.read_csv(f, sep="\t").assign(rule=RULE_COLUMNS.get(r, r)) for f, r in zip(files, rules)])
 
 
 def training_summaries(results) -> dict:
@@ -173,7 +175,7 @@ def fmt_row(pt):
     j = pt["job_s"]
     return (
         f"{pt['corpus_size']:>7,}{pt['forget_sets']:>6}{pt['wall_s']:>9.0f}"
-        + "".join(f"{j.get(k, 0.0):>9.0f}" for k in ("train", "score", "base", "unlearn"))
+        + "".join(f"{j.get(k, 0.0):>9.0f}" for k in RULE_COLUMNS.values())
         + f"{pt['peak_rss_mb']:>10.0f}"
     )
 

@@ -38,7 +38,7 @@ P = paths.under(a.results)
 HALF, SEED, CKPT, DATA = common.model_paths(a, P, common.study_config(a.config))
 TAG = common.results_tag(a.results)
 ENV = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
-OUT, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs, ENV)
+OUT, src, tgt = common.scoring_subset(a.results, DATA, a.bench_dir, a.pairs)
 FAIRSEQ_CMD = common.fairseq_score_reference_cmd(OUT, CKPT, a.max_tokens, a.device)
 PROJECT_CODE = f"""
 import time; t0 = time.perf_counter()

@@ -1,9 +1,13 @@
 """One gradient-ascent step of the project vs one fairseq-train update, same model and batch.
 
-project : exactly the timed region of unlearning.unlearn (optimiser_s): next batch from
-          batch_cycle, the loss of methods.create('gradient_ascent') = -mean sequence_nll
-          (eval mode, dropout off), finiteness check, zero_grad, backward, clip_grad_norm_,
-          Adam step, loss.item().
+project : unlearning.Optimisation.step(), the timed region of unlearning.unlearn
+          (optimiser_s): next batch of the forget stream, the loss of
+          methods.create('gradient_ascent') = -mean sequence_nll (eval mode, dropout off),
+          finiteness check, zero_grad, backward, clip_grad_norm_, optimiser step, loss.item().
+          The Optimisation is built as the unlearning job builds it: its EvalData from
+          evaluation.job_data (the rule's set-up, with --config's settings) with the batch's
+          rows as the forget set, and unlearning.Settings from --config's unlearning block
+          (optimizer, lr, clip_norm, seed), one batch = the whole forget set.
 fairseq : fairseq's own Trainer.train_step([sample]) built in-process like fairseq_cli.train
           from the checkpoint's cfg (label-smoothed CE, Adam, clip-norm, inverse_sqrt lr),
           on the same pre-collated batch; timed with dropout as trained (0.1, what
@@ -30,6 +34,8 @@ from unlearn_study.backends.fairseq import scoring
 from unlearn_study.infra import paths
 from unlearn_study.study import unlearning
 
+METHOD = "gradient_ascent"
+
 p = common.parser(__doc__, threads=True)
 p.add_argument("--forget-set", default="id-difficulty-easy-r1")
 p.add_argument("--batch-size", type=int, default=10, help="first N rows of the forget set, then of the pool")
@@ -40,37 +46,28 @@ a = p.parse_args()
 common.check_forget_set(p, a.forget_set)
 common.setup_torch(a)
 P = paths.under(a.results)
-HALF, SEED, CKPT, DATA = common.model_paths(a, P, common.study_config(a.config), forget_set=a.forget_set)
-torch.manual_seed(0)
+CONFIG = common.study_config(a.config)
+HALF, SEED, CKPT, DATA = common.model_paths(a, P, CONFIG, forget_set=a.forget_set)
 
 rows = pd.concat([pd.read_parquet(P.forget_set.format(forget_set=a.forget_set)), pd.read_parquet(P.pool)])
 rows = rows.drop_duplicates("example_id").head(a.batch_size)
 
-# ---- project: model, optimiser and batch stream as in unlearning.unlearn ----------------
+# ---- project: the unlearning job's Optimisation, on these rows as its forget set ---------
 proj = scoring.load_model(CKPT, DATA, device=a.device)
-enc = scoring.encode_pairs(proj.src_dict, proj.tgt_dict, rows["src_pieces"], rows["tgt_pieces"])
-params = [q for q in proj.model.parameters() if q.requires_grad]
-opt = torch.optim.Adam(params, lr=1e-4)
-stream = unlearning.batch_cycle(enc, proj.tgt_dict, len(enc), np.random.default_rng(7))
-method = methods.create("gradient_ascent")
-forget_tokens = torch.as_tensor(enc.target_lengths + 1, dtype=torch.float32)  # as unlearning.unlearn
+method = methods.create(METHOD, CONFIG["unlearning"]["method_args"].get(METHOD))
+data = common.unlearning_job_data(P, CONFIG, proj, a.forget_set, needs_retain=method.needs_retain, forget=rows)
+settings = unlearning.Settings(
+    **{k: CONFIG["unlearning"][k] for k in ("optimizer", "lr", "steps", "eval_steps", "clip_norm", "seed")},
+    batch_size=None,  # the whole forget set (the rows) per step
+    retain_batch_size=CONFIG["unlearning"]["retain_batch_size"] if method.needs_retain else None,
+)
+optimisation = unlearning.Optimisation(proj, data, method, settings)
+enc, params = data.forget_pairs, optimisation.params
 
 
 def sync():
     if a.device == "cuda":
         torch.cuda.synchronize()
-
-
-def project_step():
-    proj.model.eval()
-    batch = next(stream)
-    loss = method.loss(scoring.sequence_nll(proj, batch), forget_tokens=forget_tokens[batch.indices].to(proj.device))
-    assert torch.isfinite(loss)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    opt.step()
-    return float(loss.item())
 
 
 # ---- fairseq: Trainer built from the checkpoint's cfg (as fairseq_cli.train does) ------
@@ -105,7 +102,7 @@ def fairseq_step(dropout_on):
 
 
 steps = {
-    "project": project_step,
+    "project": optimisation.step,
     "fairseq_dropout": lambda: fairseq_step(True),
     "fairseq_no_dropout": lambda: fairseq_step(False),
 }
@@ -131,6 +128,7 @@ print(
     f"batch: {len(enc)} pairs from {a.forget_set}, model {HALF}/seed{SEED} ({sample['ntokens']} target tokens incl. EOS, "
     f"padded {tuple(b.target.shape)}); device={a.device} threads={a.threads}; {a.reps} reps after {a.warmup} warm-up"
 )
+print(f"project optimisation: {METHOD}, {settings.optimizer} lr {settings.lr:g}, clip_norm {settings.clip_norm:g}")
 print(
     f"model: {sum(q.numel() for q in params):,} parameters; 1-min load average {LOAD[0]:.1f} at start, "
     f"{LOAD[1]:.1f} at end ({os.cpu_count()} CPUs)\n"
@@ -152,6 +150,7 @@ out.write_text(
             "forget_set": a.forget_set,
             "model": {"half": HALF, "seed": SEED},
             "batch_size": len(enc),
+            "project_settings": {"method": METHOD, "optimizer": settings.optimizer, "lr": settings.lr},
             "target_tokens": sample["ntokens"],
             "reps": a.reps,
             "times_ms": T,

@@ -1,7 +1,7 @@
 """Subword-encode the training set of each half's models and binarize it with fairseq.
 
-A half's data: the retained train pairs (common to both halves), the half's ID
-candidates, and each of the half's canaries repeated r times. Both halves share the
+A half's data: the retained train pairs (common to both halves) and each of the half's
+candidates (ID pairs and canaries) repeated its number of times r. Both halves share the
 dictionary taken from the SentencePiece vocabulary, valid and test.
 """
 
@@ -19,13 +19,15 @@ from unlearn_study.infra.io import atomic_dir, write_lines
 def training_pairs(
     retained: pd.DataFrame, candidates: pd.DataFrame, canaries: pd.DataFrame, sp
 ) -> tuple[list[str], list[str]]:
-    """Subword-encoded (source, target) training lines: the retained pairs, the ID
-    ``candidates`` and each of the ``canaries`` repeated its number of times."""
-    src = subword.encode(sp, list(retained["src"]) + list(candidates["src"]))
-    tgt = subword.encode(sp, list(retained["tgt"]) + list(candidates["tgt"]))
-    for row in canaries.itertuples():
-        src += [row.src_pieces] * row.repetitions
-        tgt += [row.tgt_pieces] * row.repetitions
+    """Subword-encoded (source, target) training lines: the retained pairs, then each ID
+    candidate and each canary repeated its number of times (``repetitions``)."""
+    src = subword.encode(sp, list(retained["src"]))
+    tgt = subword.encode(sp, list(retained["tgt"]))
+    candidates = subword.with_pieces(candidates, sp)
+    for rows in (candidates, canaries):
+        for row in rows.itertuples():
+            src += [row.src_pieces] * row.repetitions
+            tgt += [row.tgt_pieces] * row.repetitions
     return src, tgt
 
 
@@ -50,26 +52,33 @@ def binarize(
         for name, (src, tgt) in splits.items():
             write_lines(src, raw / f"{name}.src")
             write_lines(tgt, raw / f"{name}.tgt")
-        fairseq_run.run(
-            "preprocess",
-            [
-                "--source-lang",
-                "src",
-                "--target-lang",
-                "tgt",
-                "--trainpref",
-                raw / "train",
-                "--validpref",
-                raw / "valid",
-                "--testpref",
-                raw / "test",
-                "--destdir",
-                tmp,
-                "--srcdict",
-                dict_path,
-                "--joined-dictionary",
-                "--workers",
-                1,
-            ],
-            log_path,
-        )
+        preprocess({name: raw / name for name in splits}, dict_path, tmp, log_path)
+
+
+SPLITS = ("train", "valid", "test")  # fairseq-preprocess's --<split>pref options
+# The language suffixes of the raw and binarized files, as every fairseq CLI reading them names them.
+LANGUAGE_FLAGS = ("--source-lang", "src", "--target-lang", "tgt")
+
+
+def preprocess(splits: dict[str, str | Path], dict_path, dest_dir, log_path) -> None:
+    """fairseq-preprocess: binarize into ``dest_dir`` each split (name -> prefix of its raw
+    ``<prefix>.src``/``<prefix>.tgt`` subword lines; names from :data:`SPLITS`), with the
+    joined dictionary ``dict_path``; fairseq's output is appended to ``log_path``."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"fairseq-preprocess has no split {sorted(unknown)}; known: {', '.join(SPLITS)}")
+    fairseq_run.run(
+        "preprocess",
+        [
+            *LANGUAGE_FLAGS,
+            *[arg for name, prefix in splits.items() for arg in (f"--{name}pref", prefix)],
+            "--destdir",
+            dest_dir,
+            "--srcdict",
+            dict_path,
+            "--joined-dictionary",
+            "--workers",
+            1,
+        ],
+        log_path,
+    )
