@@ -17,6 +17,7 @@ from unlearn_study.infra.provenance import code_hash  # noqa: E402
 from unlearn_study.study.forget_sets import forget_set_names  # noqa: E402
 from unlearn_study.study.forget_sets import parse as parse_forget_set  # noqa: E402
 from unlearn_study.study.kinds import HALVES  # noqa: E402
+from unlearn_study.study.batches import batch_label, batch_size  # noqa: E402
 
 
 configfile: "config.yaml"
@@ -29,6 +30,7 @@ SEEDS = config["model"]["seeds"]
 UNLEARN_SEEDS = config["unlearning"]["seeds"]
 FORGET_SETS = forget_set_names(config)
 METHODS = config["unlearning"]["methods"]
+BATCHES = [batch_label(size) for size in config["unlearning"]["batch_sizes"]]
 
 
 wildcard_constraints:
@@ -36,6 +38,7 @@ wildcard_constraints:
     seed=r"\d+",
     forget_set="|".join(FORGET_SETS),
     method="|".join(METHODS),
+    batch="|".join(BATCHES),
 
 
 include: "rules/common.smk"

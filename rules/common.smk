@@ -31,6 +31,13 @@ def corpus_files(wildcards):
     return source.files(settings)
 
 
+def canary_characters(canaries):
+    """The characters the subword vocabulary must hold for secrets to round-trip."""
+    if canaries["format"] != "secret":
+        return ""
+    return "".join(sorted(set(canaries["alphabet"] + canaries["prompt"]) - {" "}))
+
+
 # What a trained model depends on: config model minus the seed list (each job has its
 # seed wildcard) and the resources.
 MODEL_HYPERPARAMETERS = {k: v for k, v in config["model"].items() if k not in ("seeds", "threads", "device")}
@@ -58,19 +65,22 @@ def retain_batch_size(wildcards):
     return UNLEARNING["retain_batch_size"] if methods.REGISTRY[wildcards.method].needs_retain else None
 
 
-# The optimisation of every unlearning job (unlearning.Settings without the seed).
-OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_steps", "batch_size", "clip_norm")}
+# The optimisation of every unlearning job (unlearning.Settings without the seed and the
+# batch size, which is the job's wildcard).
+OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_steps", "clip_norm")}
 
 
 # The translation settings that decide the hypotheses; the batch budget, which decides
 # only their speed, is a resource.
 GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}
 GENERATION_TOKENS = UNLEARNING["generation"]["max_tokens"]
+# Extraction is greedy whatever the beam: only the length caps decide its hypotheses.
+EXTRACTION = {k: GENERATION[k] for k in ("max_len_a", "max_len_b")}
 
 
 def unlearning_outputs(template):
-    """One file of every unlearning job (method x forget set x unlearnt seed)."""
-    return expand(template, method=METHODS, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
+    """One file of every unlearning job (method x batch size x forget set x unlearnt seed)."""
+    return expand(template, method=METHODS, batch=BATCHES, forget_set=FORGET_SETS, seed=UNLEARN_SEEDS)
 
 
 # The trained models (every half and seed) and those unlearnt from, as the params of the

@@ -57,6 +57,7 @@ rule train_subword:
         "../envs/pipeline.yaml"
     params:
         **config["subword"],
+        required_chars=canary_characters(config["canaries"]),
         code=code("train_subword.py"),
     script:
         "../workflow_scripts/train_subword.py"

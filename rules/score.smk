@@ -31,6 +31,7 @@ rule score_model:
         pool=rules.example_pool.output[0],
         checkpoint=rules.train_model.output.checkpoint,
         data=P.data_bin,
+        spm=rules.train_subword.output.model,
     output:
         P.scores,
     log:
@@ -42,8 +43,10 @@ rule score_model:
     threads: THREADS
     resources:
         gpu=GPU,
+        generation_tokens=GENERATION_TOKENS,
     params:
         max_tokens=config["scoring"]["max_tokens"],
+        generation=EXTRACTION,
         code=code("score_model.py"),
     script:
         "../workflow_scripts/score_model.py"

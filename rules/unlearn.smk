@@ -27,6 +27,7 @@ rule base_evaluation:
     params:
         kinds=config["forget_sets"]["kinds"],
         retain_sample=UNLEARNING["retain_sample"],
+        population_sample=UNLEARNING["population_sample"],
         seed=UNLEARNING["seed"],
         generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],
@@ -62,8 +63,10 @@ rule unlearn:
     params:
         method_args=method_args,
         settings=OPTIMISATION,
+        batch_size=lambda wc: batch_size(wc.batch),
         retain_batch_size=retain_batch_size,
         retain_sample=UNLEARNING["retain_sample"],
+        population_sample=UNLEARNING["population_sample"],
         seed=UNLEARNING["seed"],
         generation=GENERATION,
         max_tokens=config["scoring"]["max_tokens"],

@@ -19,6 +19,7 @@ def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:
                     rows.append(
                         {
                             "method": "gradient_ascent",
+                            "batch": "all",
                             "kind": kind,
                             "grouping": grouping,
                             "bucket": bucket,
@@ -71,3 +72,34 @@ def test_a_group_of_one_unit_is_inconclusive():
     table = claims.table(boot(units_table(ood_steps=30, id_steps=5, n=1)), min_base_bleu=5.0, base_bleu=10.0)
     c3a = row(table, "C3a", "id")
     assert c3a["verdict"] == "inconclusive" and "fewer than 2" in c3a["note"]
+
+
+def test_id_and_ood_are_compared_at_matched_levels_and_pooled_with_equal_weight():
+    """C1a per repetition level and pooled: the mean of the levels' differences, each level
+    weighing the same whatever its number of sets."""
+    rows = []
+    steps = {("ood", "1"): [10, 12], ("id", "1"): [2, 4], ("ood", "4"): [30, 30, 30, 30], ("id", "4"): [5, 7]}
+    for (kind, level), values in steps.items():
+        for value in values:
+            rows.append(
+                {
+                    "method": "gradient_ascent",
+                    "batch": "all",
+                    "kind": kind,
+                    "grouping": "repetition",
+                    "bucket": level,
+                    "censored": False,
+                    "unlearn_step": float(value),
+                    "bleu_drop": 1.0,
+                    "bleu_drop_fixed": 1.0,
+                    "neighbour_gap": 0.0,
+                }
+            )
+    units = pd.DataFrame(rows)
+    units = units.assign(**{f"{c}_tau": units[c] for c in ("censored", "unlearn_step", "bleu_drop", "neighbour_gap")})
+    table = claims.table(boot(units), min_base_bleu=5.0, base_bleu=10.0)
+    c1a = table[(table["claim"] == "C1a") & (table["rule"] == "calibrated")].set_index("repetitions")
+    assert list(c1a.index) == ["1", "4", claims.POOLED]
+    assert c1a.loc["1", "estimate"] == 11 - 3 and c1a.loc["4", "estimate"] == 30 - 6
+    assert c1a.loc[claims.POOLED, "estimate"] == ((11 + 30) / 2) - ((3 + 6) / 2)  # not (11*2+30*4)/6 - ...
+    assert (c1a["n_first"].tolist(), c1a["n_second"].tolist()) == ([2, 4, 6], [2, 2, 4])

@@ -1,9 +1,15 @@
-"""config/cluster.yaml: valid, and its dry run schedules the job count its header states."""
+"""The GPU presets: config/cluster.yaml and config/paper.yaml are valid, their dry runs
+schedule the job counts their headers state, paper.yaml's model has the size it states,
+and paper.yaml in miniature runs through the whole pipeline."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
 
 from unlearn_study.infra.config import load_config
 
@@ -11,21 +17,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 
-def test_cluster_config_dry_run_has_the_stated_jobs(tmp_path):
-    config = load_config(ROOT / "config" / "cluster.yaml")
-    assert config["unlearning"]["calibration"]["mode"] == "auto" and len(config["model"]["seeds"]) == 4
-    stated = int(re.search(r"([\d,]+) in all", (ROOT / "config" / "cluster.yaml").read_text())[1].replace(",", ""))
+def stated(config: str, pattern: str) -> float:
+    return float(re.search(pattern, (ROOT / "config" / config).read_text())[1].replace(",", ""))
+
+
+def placeholder_corpus(tmp_path) -> Path:
+    """An overlay pointing paper.yaml's corpus at two existing files, for dry runs: the
+    WMT files are the user's, and a missing input file is an error before any job."""
+    for name in ("train.de", "train.en"):
+        (tmp_path / name).write_text("ein Satz\n")
+    overlay = tmp_path / "corpus.yaml"
+    files = {"src_file": str(tmp_path / "train.de"), "tgt_file": str(tmp_path / "train.en")}
+    overlay.write_text(yaml.safe_dump({"corpus": {"files": files}, "results_dir": str(tmp_path / "results")}))
+    return overlay
+
+
+def dry_run_total(*configfiles) -> int:
     run = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "snakemake"),
-            "-n",
-            "--quiet",
-            "rules",
-            "--configfile",
-            "config/cluster.yaml",
-            "--config",
-            f"results_dir={tmp_path}",
-        ],
+        [SNAKEMAKE, "-n", "--quiet", "rules", "--configfile", *map(str, configfiles)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -33,4 +42,52 @@ def test_cluster_config_dry_run_has_the_stated_jobs(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     total = re.search(r"^total\s+(\d+)", run.stdout + run.stderr, re.M)
-    assert total and int(total[1]) == stated
+    return int(total[1])
+
+
+def test_cluster_config_dry_run_has_the_stated_jobs(tmp_path):
+    config = load_config(ROOT / "config" / "cluster.yaml")
+    assert config["unlearning"]["calibration"]["mode"] == "auto" and len(config["model"]["seeds"]) == 4
+    overlay = tmp_path / "results.yaml"
+    overlay.write_text(yaml.safe_dump({"results_dir": str(tmp_path)}))
+    assert dry_run_total("config/cluster.yaml", overlay) == stated("cluster.yaml", r"([\d,]+) in all")
+
+
+def test_paper_config_is_the_authors_design_and_schedules_the_stated_jobs(tmp_path):
+    overlay = placeholder_corpus(tmp_path)
+    config = load_config(ROOT / "config" / "paper.yaml", overlay)
+    assert config["id_sets"]["repetitions"] == config["canaries"]["repetitions"] == [1, 10, 100]
+    assert config["id_sets"]["per_level"] == config["canaries"]["per_level"] == 512
+    assert config["canaries"]["n_population"] == 10_000 and config["canaries"]["format"] == "secret"
+    assert config["model"]["max_update"] == 45_000 and config["unlearning"]["optimizer"] == "adafactor"
+    assert dry_run_total("config/paper.yaml", overlay) == stated("paper.yaml", r"([\d,]+) in all")
+
+
+def test_paper_model_has_the_stated_size():
+    from unlearn_study.backends.fairseq.training import parameter_count
+
+    config = load_config(ROOT / "config" / "paper.yaml", {"corpus": {"source": "bible"}})
+    millions = parameter_count(config["model"], config["subword"]["vocab_size"]) / 1e6
+    assert round(millions, 1) == stated("paper.yaml", r"([\d.]+)M parameters")
+
+
+@pytest.mark.integration
+def test_the_paper_preset_in_miniature_runs_end_to_end(tmp_path):
+    results = tmp_path / "results"
+    overlay = tmp_path / "results.yaml"
+    overlay.write_text(yaml.safe_dump({"results_dir": str(results)}))
+    run = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", "--configfile", "config/paper.yaml", "config/paper-tiny.yaml", str(overlay)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    units = pd.read_parquet(results / "summary/forget_sets.parquet")
+    assert set(units["batch"]) == {"2", "all"} and set(units["method"]) == {"gradient_ascent", "npo"}
+    claims = pd.read_parquet(results / "summary/claims.parquet")
+    assert {"1", "3", "9", "pooled (equal weight)"} <= set(claims["repetitions"])
+    canaries = pd.read_parquet(results / "data/sets/canaries.parquet")
+    assert (canaries["src"] == "My secret is").all() and canaries["tgt"].str.len().eq(10).all()

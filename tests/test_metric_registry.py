@@ -41,7 +41,7 @@ def test_a_new_metric_reaches_every_table_and_the_figure(tiny_model, forget_nats
     np.testing.assert_allclose(steps.set_index("step")["forget_nats_mean"], by_step)
     assert "forget_nats_mean" in [m.column for m in metrics.REGISTRY.values()]  # what the job logs to MLflow
 
-    unit = {"method": "gradient_ascent", "forget_set": "id-difficulty-easy-r1", "seed": 1}
+    unit = {"method": "gradient_ascent", "batch": "all", "forget_set": "id-difficulty-easy-r1", "seed": 1}
     labels = {"grouping": "difficulty", "bucket": "easy", "replicate": 1, "half": "A"}
     steps = steps.assign(**unit, **labels, kind="id", status=result.status, n_indistinguishable=6, n_examples=6)
     steps["indistinguishable_share"] = 1.0
@@ -59,11 +59,12 @@ def test_a_new_metric_reaches_every_table_and_the_figure(tiny_model, forget_nats
 
 
 def test_registered_metrics_by_hand():
-    forget = pd.DataFrame({"target_len": [3, 1], "bits_out": [20.0, 6.0]})
+    forget = pd.DataFrame({"target_len": [3, 1], "bits_out": [20.0, 6.0], "tgt": ["w x y", "z"]})
     scores = metrics.StepScores(
         step=2,
         forget=forget,
         forget_bits=np.array([8.0, 4.0]),  # bits/token 2 and 2
+        forget_hypotheses=["w x y", "z z"],  # the first extracted, the second not
         population_bpt=np.array([1.0, 3.0, 5.0]),
         population_bpt0=np.array([1.0, 2.0, 9.0]),  # median 2
         neighbours=pd.DataFrame(
@@ -72,8 +73,8 @@ def test_registered_metrics_by_hand():
         neighbour_delta_bpt=pd.Series({"t": 0.5, "u": -0.25}),
         test_bpt=np.array([1.0, 2.0]),
         retain_bpt=np.array([4.0]),
-        hypotheses=["a b c d", "e f"],
-        references=["a b c d", "e f"],
+        hypotheses=["a b c d", "e f", "g"],
+        references=["a b c d", "e f", "h"],
     )
     per_example, step = metrics.evaluate(scores)
     np.testing.assert_allclose(per_example["genex"], [12.0, 2.0])  # bits_out - bits
@@ -85,4 +86,5 @@ def test_registered_metrics_by_hand():
     assert step["test_bpt"] == 1.5 and step["retain_bpt"] == 4.0
     assert step["neighbour_trained_delta_bpt"] == 0.5  # t counted for a and for b
     assert step["neighbour_unseen_delta_bpt"] == -0.25
-    assert step["bleu"] == pytest.approx(100.0) and step["chrf"] == pytest.approx(100.0)
+    np.testing.assert_allclose(per_example["extracted"], [1.0, 0.0])
+    assert step["extraction_rate"] == 0.5 and step["test_exact_match"] == pytest.approx(2 / 3)

@@ -154,3 +154,39 @@ def test_agreement_monotone_and_nan_safe():
     assert out["spearman"] == pytest.approx(1.0)
     assert out["mae"] == pytest.approx((9 + 18 + 32) / 3)
     assert m.agreement(x, -y)["spearman"] == pytest.approx(-1.0)
+
+
+def tf_privacy_interpolation(secret: float, references) -> float:
+    """tensorflow-privacy's compute_exposure_interpolation for one secret, written out from
+    its definition: log2 |R| - log2 rank, rank = 1 + the references before the secret in
+    an argsort of secret and references (secret first, so np.argsort's order breaks ties)."""
+    scores = np.concatenate([[secret], references])
+    order = np.argsort(scores)  # quicksort: ties in sort order, as the library leaves them
+    is_reference = (order != 0).astype(int)
+    position = int(np.flatnonzero(order == 0)[0])
+    return float(np.log2(len(references)) - np.log2(1 + is_reference[:position].sum()))
+
+
+def test_rank_exposure_is_tf_privacys_interpolation_plus_a_constant_when_nothing_ties():
+    """Ours counts the candidate in the randomness space: log2(|R| + 1) - log2 rank, rank = 1
+    + #{r < v}. With no reference tied with the secret, the ranks agree, so ours is
+    tensorflow-privacy's plus log2((|R| + 1) / |R|): 0.1375 bits for |R| = 7, 1.4e-4 for 10,000."""
+    refs = np.array([1.0, 2.0, 2.5, 3.0, 5.0, 8.0, 13.0])
+    for v in (0.5, 2.2, 4.0, 20.0):
+        ours = float(m.rank_exposure(np.array([v]), refs)[0])
+        assert ours == pytest.approx(tf_privacy_interpolation(v, refs) + np.log2(8 / 7))
+    # 2.7: three references are smaller (1, 2, 2.5), rank 4: ours log2 8 - 2 = 1; theirs log2 7 - 2
+    assert float(m.rank_exposure(np.array([2.7]), refs)[0]) == pytest.approx(1.0)
+    assert tf_privacy_interpolation(2.7, refs) == pytest.approx(np.log2(7) - 2)
+    # the extremes: ours spans [0, log2(|R|+1)], theirs [log2 |R| - log2(|R|+1), log2 |R|]
+    assert tf_privacy_interpolation(0.5, refs) == pytest.approx(np.log2(7))
+    assert tf_privacy_interpolation(20.0, refs) == pytest.approx(np.log2(7) - 3)
+
+
+def test_rank_exposure_on_a_tie_counts_no_tied_reference():
+    """With a reference tied with the secret, ours never counts it (rank 1 + strictly
+    smaller); tensorflow-privacy's rank depends on where the sort puts the tie."""
+    refs = np.array([1.0, 2.0, 3.0])
+    ours = float(m.rank_exposure(np.array([2.0]), refs)[0])
+    assert ours == pytest.approx(2.0 - 1.0)  # rank 2 of |R| + 1 = 4
+    assert tf_privacy_interpolation(2.0, refs) <= ours - np.log2(4 / 3) + 1e-12

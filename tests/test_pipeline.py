@@ -93,6 +93,47 @@ def test_in_out_scores_and_the_calibrated_test(tiny_run):
     assert calibration["fpr"].between(0, 0.25).all()  # 100 held-out members: near alpha = 0.05
 
 
+def test_the_authors_design_id_and_ood_matched_by_insertion_count(tiny_run):
+    """ID candidates are inserted as often as canaries; each appears r times in its half's
+    binarised training data (read back from fairseq's binaries); every secret canary
+    round-trips through the subword model; buckets hold every level alike; extraction at
+    step 0 is recorded per candidate."""
+    from fairseq.data import Dictionary, data_utils
+
+    from unlearn_study.data import subword
+
+    table = pd.read_parquet(tiny_run / "scores/examples.parquet")
+    candidates = table[table["kind"].isin(["id", "ood"])]
+    assert candidates.groupby(["kind", "repetitions"]).size().to_dict() == {
+        ("id", 1): 18,
+        ("id", 8): 18,
+        ("ood", 1): 18,
+        ("ood", 8): 18,
+    }
+    dictionary = Dictionary.load(str(tiny_run / "data/bin/A/dict.tgt.txt"))
+    targets = data_utils.load_indexed_dataset(str(tiny_run / "data/bin/A/train.src-tgt.tgt"), dictionary)
+    lines = pd.Series([dictionary.string(targets[i]) for i in range(len(targets))]).value_counts()
+    own = candidates[candidates["half"] == "A"]
+    for row in own.itertuples():  # exact count (a retained pair could share a target with a candidate: none here)
+        assert lines.get(row.tgt_pieces, 0) >= row.repetitions
+    assert (own.apply(lambda r: lines.get(r.tgt_pieces, 0), axis=1) == own["repetitions"]).mean() > 0.95
+    other = candidates[candidates["half"] == "B"]
+    assert (other["tgt_pieces"].map(lambda p: lines.get(p, 0)) == 0).mean() > 0.95  # the out-half is not in A's data
+    sp = subword.load(tiny_run / "data/subword/spm.model")
+    secrets = pd.concat(
+        [pd.read_parquet(tiny_run / f"data/sets/{n}.parquet") for n in ("canaries", "canary_population")]
+    )
+    assert (secrets["src"] == "My secret is").all()
+    assert all(subword.decode(sp, pieces) == text for text, pieces in zip(secrets["tgt"], secrets["tgt_pieces"]))
+    assert all(sp.unk_id() not in sp.encode(text) for text in secrets["tgt"])
+    for (kind, half, level), group in candidates.groupby(["kind", "half", "repetitions"]):
+        assert group["mem_tercile"].value_counts().min() >= 2, (kind, half, level)  # terciles within each level
+    assert candidates[["extracted_in", "extracted_out"]].notna().all().all()
+    steps = pd.read_parquet(tiny_run / "summary/steps.parquet")
+    assert steps[["extraction_rate", "test_exact_match"]].notna().all().all()
+    assert (tiny_run / "unlearning/gradient_ascent/batch-all").is_dir()
+
+
 def test_figures(tiny_run):
     for name in (
         "memorisation_vs_difficulty",
@@ -114,7 +155,7 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
 
     steps = pd.read_parquet(tiny_run / "summary/steps.parquet")
     assert sorted(steps["step"].unique()) == [0, 3, 6]
-    assert steps["forget_set"].nunique() == len(FORGET_SETS) == 16  # 8 buckets x 2 replicates
+    assert steps["forget_set"].nunique() == len(FORGET_SETS) == 20  # 10 buckets x 2 replicates
     assert set(steps["method"]) == set(METHODS) and len(METHODS) == 2
     units = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
     assert len(units) == len(FORGET_SETS) * len(METHODS)
@@ -149,15 +190,18 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     assert [m.step for m in history] == [0, 3, 6]
     assert {r.data.params["method"] for r in runs} == set(METHODS)
     assert {r.data.params["replicate"] for r in runs} == {"1", "2"}
-    assert "unlearn gradient_ascent id-difficulty-easy-r1 seed1" in {r.info.run_name for r in runs}
+    assert "unlearn gradient_ascent batch-all id-difficulty-easy-r1 seed1" in {r.info.run_name for r in runs}
 
 
 def test_claims_table_is_complete(tiny_run):
     claims = pd.read_parquet(tiny_run / "summary/claims.parquet")
     expected = {"C1a", "C1b", "C2"} | {f"{c}" for c in ("C3a", "C3b", "C4")}
     assert set(claims["claim"]) == expected
-    # per method: C1a, C1b across kinds and C3a, C3b, C4 per kind, under both rules of unlearnt; C2 once
-    assert len(claims) == len(METHODS) * (2 * (2 + 3 * 2) + 1)
+    # per method: C1a, C1b for ID against OOD at each of the 2 matched levels and pooled, and C3a, C3b, C4
+    # per kind, under both rules of unlearnt; C2 at each level and pooled
+    assert len(claims) == len(METHODS) * (2 * (2 * 3 + 3 * 2) + 3)
+    c1a = claims[(claims["claim"] == "C1a") & (claims["rule"] == "calibrated")]
+    assert c1a["repetitions"].tolist() == ["1", "8", "pooled (equal weight)"] * len(METHODS)
     assert claims[["verdict", "n_first"]].notna().all().all()
     # the tiny study has no memorisation grouping: C3a has no forget sets, and says so
     missing = claims["claim"] == "C3a"
@@ -189,7 +233,12 @@ SEEDS = TINY["unlearning"]["seeds"]
 
 
 def unlearn_jobs(methods=METHODS, names=FORGET_SETS) -> set:
-    return {("unlearn", f"method={m}, forget_set={name}, seed={s}") for m in methods for name in names for s in SEEDS}
+    return {
+        ("unlearn", f"method={m}, batch=all, forget_set={name}, seed={s}")
+        for m in methods
+        for name in names
+        for s in SEEDS
+    }
 
 
 def downstream_of_scores(new_jobs: set) -> set:
@@ -223,6 +272,17 @@ MEMORISATION_SETS = [
         ({"unlearning": {"methods": [*METHODS, "simnpo"]}}, unlearn_jobs(["simnpo"]) | SUMMARY),
         # another method's argument: not these methods' jobs
         ({"unlearning": {"method_args": {"simnpo": {"beta": 3.0}}}}, set()),
+        # one more unlearning batch size: its jobs only
+        (
+            {"unlearning": {"batch_sizes": [None, 2]}},
+            {
+                ("unlearn", f"method={m}, batch=2, forget_set={name}, seed={s}")
+                for m in METHODS
+                for name in FORGET_SETS
+                for s in SEEDS
+            }
+            | SUMMARY,
+        ),
         # one more grouping: the new sets' jobs only
         (
             {"forget_sets": {"groupings": ["difficulty", "repetition", "memorisation"]}},

@@ -42,6 +42,7 @@ def eval_data(model, tiny_model) -> evaluation.EvalData:
             "diff_tercile": "easy",
             "mem_tercile": "low",
             "target_len": forget_pairs.target_lengths,
+            "tgt": train_tgt[:6],  # the decoded target (decode is the identity here)
             # a reference model 5 bits less sure of each example than the base model
             "bits_out": scoring.score(model, forget_pairs) + 5.0,
         }
@@ -114,7 +115,8 @@ def test_shared_step0_evaluation_gives_the_same_result(tiny_model, monkeypatch):
     own = run(tiny_model)
     for part in ("examples", "steps", "translations"):
         pd.testing.assert_frame_equal(getattr(shared, part), getattr(own, part), check_exact=True)
-    assert (shared_calls, len(calls) - shared_calls) == (2, 3)  # eval steps [0, 2, 4]; step 0 shared
+    # eval steps [0, 2, 4]: the forget set's extraction at each, the test set at each but a shared step 0
+    assert (shared_calls, len(calls) - shared_calls) == (3 + 2, 3 + 3)
 
 
 def test_divergence_stops_with_a_partial_result(tiny_model):
@@ -140,3 +142,15 @@ def test_translation_does_not_depend_on_the_batching(tiny_model):
     lengths = [len(h.split()) for h in together]
     assert all(n <= cap for n, cap in zip(lengths, caps))
     assert sum(n == cap < max(caps) for n, cap in zip(lengths, caps)) >= 5
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adafactor", 1e-2), ("adam", 3e-3), ("sgd", 1.0)])
+def test_every_optimizer_unlearns(tiny_model, optimizer, lr):
+    steps = run(tiny_model, optimizer=optimizer, lr=lr).steps
+    assert steps["forget_bpt"].iloc[-1] > steps["forget_bpt"].iloc[0]
+
+
+def test_smaller_batches_take_a_part_of_the_forget_set_each_step(tiny_model):
+    whole, pairs = run(tiny_model), run(tiny_model, batch_size=2)
+    assert whole.steps["forget_bpt"].iloc[-1] != pairs.steps["forget_bpt"].iloc[-1]
+    assert pairs.status == "ok" and pairs.steps["extraction_rate"].between(0, 1).all()

@@ -17,7 +17,14 @@ with job(snakemake) as run:
     model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
     test = subword.with_pieces(pd.read_parquet(inputs.test), sp)
     retain_eval, _ = evaluation.retain_split(pd.read_parquet(inputs.retained), sample=p.retain_sample, seed=p.seed)
-    evaluated = evaluation.parts(pd.read_parquet(inputs.table), test, subword.with_pieces(retain_eval, sp), p.kinds)
+    evaluated = evaluation.parts(
+        pd.read_parquet(inputs.table),
+        test,
+        subword.with_pieces(retain_eval, sp),
+        p.kinds,
+        population_size=p.population_sample,
+        seed=p.seed,
+    )
     timings = {"generation_s": 0.0, "scoring_s": 0.0}
 
     def encoded(name):

@@ -13,11 +13,12 @@ snakemake = snakemake_object(globals(), "example_table")
 with job(snakemake) as run:
     inputs, output = snakemake.input, snakemake.output
     pool = pd.read_parquet(inputs.pool)
-    bits = {}
+    bits, extracted = {}, {}
     for model, path in zip(snakemake.params.models, inputs.scores, strict=True):
-        scores = pd.read_parquet(path).set_index("example_id")
-        bits[(model["half"], model["seed"])] = scores.loc[pool["example_id"], "bits"].to_numpy()
-    table = examples.example_table(pool, pd.read_parquet(inputs.halves), bits)
+        scores = pd.read_parquet(path).set_index("example_id").loc[pool["example_id"]]
+        bits[(model["half"], model["seed"])] = scores["bits"].to_numpy()
+        extracted[(model["half"], model["seed"])] = scores["extracted"].to_numpy()
+    table = examples.example_table(pool, pd.read_parquet(inputs.halves), bits, extracted)
     write_parquet(table, output.table)
     figures.memorisation_vs_difficulty(table, output.mem_vs_diff)
     figures.exposure_by_repetition(table, output.exposure)

@@ -1,20 +1,43 @@
-"""Rule score_model: bits of every pool example under one trained model (teacher forcing)."""
+"""Rule score_model: bits of every pool example under one trained model (teacher forcing),
+and whether greedy decoding of each candidate's source gives back its target (extraction
+before unlearning)."""
 
 import numpy as np
 import pandas as pd
 
 from unlearn_study.backends.fairseq import scoring
+from unlearn_study.backends.fairseq.generation import Generation, translate
+from unlearn_study.data import subword
 from unlearn_study.infra.io import write_parquet
 from unlearn_study.infra.stage import device, job, snakemake_object
-from unlearn_study.metrics import core as metrics
+from unlearn_study.metrics import core
+from unlearn_study.study import kinds
 
 snakemake = snakemake_object(globals(), "score_model")
 with job(snakemake) as run:
+    p = snakemake.params
     pool = pd.read_parquet(snakemake.input.pool)
     model = scoring.load_model(snakemake.input.checkpoint, snakemake.input.data, device=device(snakemake))
     encoded = scoring.encode_pairs(
-        model.src_dict, model.tgt_dict, pool["src_pieces"], pool["tgt_pieces"], max_tokens=snakemake.params.max_tokens
+        model.src_dict, model.tgt_dict, pool["src_pieces"], pool["tgt_pieces"], max_tokens=p.max_tokens
     )
     bits = scoring.score(model, encoded)
-    write_parquet(pd.DataFrame({"example_id": pool["example_id"], "bits": bits}), snakemake.output[0])
-    run.log_metrics({"mean_bits_per_token": float(np.mean(metrics.bits_per_token(bits, encoded.target_lengths)))})
+    candidates = pool[pool["kind"].isin(kinds.KINDS)]
+    sp = subword.load(snakemake.input.spm)
+    hypotheses = translate(
+        model,
+        scoring.encode_pairs(model.src_dict, model.tgt_dict, candidates["src_pieces"], candidates["tgt_pieces"]),
+        lambda pieces: subword.decode(sp, pieces),
+        Generation(beam=1, **p.generation, max_tokens=snakemake.resources.generation_tokens),
+    )
+    extracted = np.full(len(pool), np.nan)
+    extracted[pool.index.get_indexer(candidates.index)] = core.exact_match(hypotheses, candidates["tgt"].tolist())
+    write_parquet(
+        pd.DataFrame({"example_id": pool["example_id"], "bits": bits, "extracted": extracted}), snakemake.output[0]
+    )
+    run.log_metrics(
+        {
+            "mean_bits_per_token": float(np.mean(core.bits_per_token(bits, encoded.target_lengths))),
+            "candidates_extracted": float(np.nanmean(extracted)),
+        }
+    )

@@ -10,7 +10,11 @@ snakemake = snakemake_object(globals(), "select_id_sets")
 with job(snakemake) as run:
     p = snakemake.params
     candidates, population, retained = sets.select_id_sets(
-        pd.read_parquet(snakemake.input.train), n_candidates=p.n_candidates, n_population=p.n_population, seed=p.seed
+        pd.read_parquet(snakemake.input.train),
+        per_level=p.per_level,
+        repetitions=p.repetitions,
+        n_population=p.n_population,
+        seed=p.seed,
     )
     write_parquet(candidates, snakemake.output.candidates)
     write_parquet(population, snakemake.output.population)

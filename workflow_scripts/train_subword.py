@@ -20,6 +20,7 @@ with job(snakemake) as run:
         vocab_size=p.vocab_size,
         model_type=p.model_type,
         character_coverage=p.character_coverage,
+        required_chars=p.required_chars,
     )
     run.log_metrics({"vocab_size": sp.get_piece_size()})
     run.log_artifact(snakemake.output.model)

@@ -14,10 +14,12 @@ from unlearn_study.study import evaluation, forget_sets, unlearning
 snakemake = snakemake_object(globals(), "unlearn")
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 described = forget_sets.parse(wildcards.forget_set)
-with job(snakemake, run_name=f"unlearn {wildcards.method} {wildcards.forget_set} seed{wildcards.seed}") as run:
+run_name = f"unlearn {wildcards.method} batch-{wildcards.batch} {wildcards.forget_set} seed{wildcards.seed}"
+with job(snakemake, run_name=run_name) as run:
     labels = {
         "forget_set": wildcards.forget_set,
         "method": wildcards.method,
+        "batch": wildcards.batch,
         "seed": int(wildcards.seed),
         "kind": described.kind,
         "grouping": described.grouping,
@@ -39,19 +41,22 @@ with job(snakemake, run_name=f"unlearn {wildcards.method} {wildcards.forget_set}
         test=pd.read_parquet(inputs.test),
         retained=pd.read_parquet(inputs.retained),
         retain_sample=p.retain_sample,
+        population_size=p.population_sample,
         seed=p.seed,
         needs_retain=method.needs_retain,
         max_tokens=p.max_tokens,
         generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
         base_path=inputs.base,
     )
-    settings = unlearning.Settings(**p.settings, retain_batch_size=p.retain_batch_size, seed=p.seed)
+    settings = unlearning.Settings(
+        **p.settings, batch_size=p.batch_size, retain_batch_size=p.retain_batch_size, seed=p.seed
+    )
     result = unlearning.unlearn(model, data, method, settings)
-    unit = {k: labels[k] for k in ("forget_set", "method", "seed", "grouping", "bucket", "replicate", "half")}
+    unit = {k: labels[k] for k in ("forget_set", "method", "batch", "seed", "grouping", "bucket", "replicate", "half")}
     write_parquet(result.examples.assign(**unit), output.examples)
     write_parquet(result.steps.assign(**unit, kind=described.kind, status=result.status), output.steps)
     write_parquet(
-        result.translations.assign(forget_set=wildcards.forget_set, method=wildcards.method, seed=int(wildcards.seed)),
+        result.translations.assign(**{k: labels[k] for k in ("forget_set", "method", "batch", "seed")}),
         output.translations,
     )
     write_json({"status": result.status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)

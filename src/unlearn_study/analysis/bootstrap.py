@@ -87,13 +87,22 @@ class Resamples:
         samples = self.samples(quantity, members)
         return interval(samples, self.level) if samples is not None else (np.nan, np.nan)
 
+    def mean_of_groups(self, quantity: str, groups) -> tuple[float, np.ndarray | None]:
+        """The average over ``groups`` (unit masks), with equal weight, of each group's mean
+        of ``quantity``, and its bootstrap distribution (units resampled within each group;
+        None when a group has fewer than 2 units)."""
+        means = [float(self.units.loc[self.usable(quantity, g), quantity].mean()) for g in groups]
+        samples = [self.samples(quantity, g) for g in groups]
+        combined = None if any(s is None for s in samples) else np.mean(samples, axis=0)
+        return float(np.mean(means)), combined
+
     def contrast(self, quantity: str, first, second=None) -> dict:
-        """Estimate and interval of mean(first) - mean(second), or of mean(first) alone."""
-        estimate = float(self.units.loc[self.usable(quantity, first), quantity].mean())
-        samples = self.samples(quantity, first)
+        """Estimate and interval of mean(first) - mean(second), or of mean(first) alone;
+        each side a list of unit masks averaged with equal weight (one mask: its mean)."""
+        estimate, samples = self.mean_of_groups(quantity, first)
         if second is not None:
-            estimate -= float(self.units.loc[self.usable(quantity, second), quantity].mean())
-            other = self.samples(quantity, second)
+            other_estimate, other = self.mean_of_groups(quantity, second)
+            estimate -= other_estimate
             samples = samples - other if samples is not None and other is not None else None
         low, high = interval(samples, self.level) if samples is not None else (np.nan, np.nan)
         return {"estimate": estimate, "low": low, "high": high}
@@ -132,7 +141,7 @@ def resamples(
         metric = metrics.REGISTRY[spec.metric]
         column = np.full((n, len(units)), np.nan)
         for i, unit in enumerate(units.itertuples()):
-            key, step = (unit.method, unit.forget_set, unit.seed), getattr(unit, spec.step)
+            key, step = tuple(getattr(unit, column) for column in UNIT), getattr(unit, spec.step)
             before, after = summed(metric, key, 0), summed(metric, key, step)
             if before is not None and after is not None:
                 column[:, i] = metric.from_statistics(before) - metric.from_statistics(after)

@@ -1,6 +1,9 @@
 """The paper's claims as contrasts with intervals and verdicts (docs/METHOD.md, *Claims*).
 
-Each claim is a difference of unit means (or one mean) whose sign the paper predicts. A
+Each claim is a difference of unit means (or one mean) whose sign the paper predicts; the
+claims that compare ID with OOD sets compare them at matched repetition levels (the
+repetition grouping: ID inserted r times against OOD inserted r times), one row per level
+and one pooled over the levels with equal weight. A
 verdict is ``supported`` when the interval excludes 0 in the claimed direction,
 ``contradicted`` when it excludes 0 the other way, ``inconclusive`` otherwise (and when a
 group has fewer than two units), ``not assessed`` when the unlearnt models do not
@@ -17,118 +20,137 @@ import pandas as pd
 
 from unlearn_study.analysis import bootstrap
 from unlearn_study.analysis.bootstrap import Resamples
-from unlearn_study.analysis.units import RULES
-from unlearn_study.study.kinds import ID, OOD
+from unlearn_study.analysis.units import RULES, RUN
+from unlearn_study.study.kinds import DIFFICULTY, ID, MEMORISATION, OOD, REPETITION
 
 
 @dataclass(frozen=True)
 class Contrast:
     claim: str
     statement: str  # what the paper says
-    quantity: str  # a column of the unit table (summary.per_unit)
+    quantity: str  # a column of the unit table (units.per_unit)
     statistic: str  # what is compared, in words
-    first: dict  # unit selection of the first group: column -> value
-    second: dict | None  # None: the mean of the first group against 0
+    first: tuple[dict, ...]  # unit selections (column -> value) whose means are averaged with equal weight
+    second: tuple[dict, ...] | None  # the same for the second side; None: the first side against 0
     claimed: str  # ">" or "<": the sign of first - second the paper predicts
     kind: str  # the kind(s) the row is about
+    repetitions: str  # the repetition level(s) compared: "4", "pooled (equal weight)", or "all"
     censored: str | None  # unit column: never unlearnt by the rule the quantity is read at
     rule: str  # when a set counts as unlearnt: "calibrated", "tau", or "fixed step" (C2)
 
 
 RULE_NAMES = {"calibrated": "calibrated test", "tau": "mean GenEx <= tau"}
-
-
-def _at_unlearning(rule: str, claim, statement, quantity, statistic, first, second, claimed, kind) -> Contrast:
-    """A contrast read at the step a set counts as unlearnt by ``rule``: the unit columns
-    of that rule (``quantity`` plus its suffix) and its never-unlearnt count."""
-    suffix = RULES[rule]
-    return Contrast(
-        claim,
-        statement,
-        f"{quantity}{suffix}",
-        statistic.format(rule=RULE_NAMES[rule]),
-        first,
-        second,
-        claimed,
-        kind,
-        f"censored{suffix}",
-        rule,
-    )
+POOLED = "pooled (equal weight)"
+ALL = "all"
 
 
 def _bucket(kind: str, grouping: str, bucket: str) -> dict:
     return {"kind": kind, "grouping": grouping, "bucket": bucket}
 
 
-def contrasts(kinds) -> list[Contrast]:
-    """Every claim contrast the study can compute with these kinds; the claims that read
-    a cost "at the unlearning step" once for each rule of when a set is unlearnt."""
+def matched_levels(units: pd.DataFrame) -> list[str]:
+    """The repetition levels at which both kinds have forget sets of the repetition grouping."""
+    of_grouping = units[units["grouping"] == REPETITION.name]
+    found = [set(of_grouping.loc[of_grouping["kind"] == kind.name, "bucket"].astype(str)) for kind in (ID, OOD)]
+    return sorted(found[0] & found[1], key=int)
+
+
+def _id_versus_ood(levels: list[str]) -> list[tuple[str, tuple, tuple]]:
+    """(repetitions, OOD side, ID side) of each ID-versus-OOD comparison: one per matched
+    level and one pooled over the levels with equal weight; without matched levels, every
+    set of each kind (groupings pooled, insertion counts unmatched)."""
+    if not levels:
+        return [(ALL, ({"kind": OOD.name},), ({"kind": ID.name},))]
+    by_level = [
+        (level, (_bucket(OOD.name, REPETITION.name, level),), (_bucket(ID.name, REPETITION.name, level),))
+        for level in levels
+    ]
+    pooled = (POOLED, tuple(s for _, (s,), _ in by_level), tuple(s for _, _, (s,) in by_level))
+    return [*by_level, pooled] if len(levels) > 1 else by_level
+
+
+def contrasts(kinds, levels: list[str] = ()) -> list[Contrast]:
+    """Every claim contrast the study can compute with these kinds and matched repetition
+    levels; the claims that read a cost "at the unlearning step" once for each rule of
+    when a set is unlearnt."""
     found = []
     both = {ID.name, OOD.name} <= set(kinds)
-    ood, id_ = {"kind": OOD.name}, {"kind": ID.name}
+    comparisons = _id_versus_ood(list(levels)) if both else []
+    ood_vs_id, id_vs_ood = f"{OOD.name} vs {ID.name}", f"{ID.name} vs {OOD.name}"
     for rule in RULES:
-        if both:
+        suffix, rule_name = RULES[rule], RULE_NAMES[rule]
+        for repetitions, ood, id_ in comparisons:
             found += [
-                _at_unlearning(
-                    rule,
+                Contrast(
                     "C1a",
                     "OOD examples need more steps to unlearn",
-                    "unlearn_step",
-                    "steps to unlearn ({rule}), OOD − ID",
+                    f"unlearn_step{suffix}",
+                    f"steps to unlearn ({rule_name}), OOD − ID",
                     ood,
                     id_,
                     ">",
-                    f"{OOD.name} vs {ID.name}",
-                ),
-                _at_unlearning(
+                    ood_vs_id,
+                    repetitions,
+                    f"censored{suffix}",
                     rule,
+                ),
+                Contrast(
                     "C1b",
                     "unlearning OOD examples costs less utility",
-                    "bleu_drop",
-                    "BLEU drop at unlearning ({rule}), OOD − ID",
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({rule_name}), OOD − ID",
                     ood,
                     id_,
                     "<",
-                    f"{OOD.name} vs {ID.name}",
+                    ood_vs_id,
+                    repetitions,
+                    f"censored{suffix}",
+                    rule,
                 ),
             ]
         for kind in kinds:
             found += [
-                _at_unlearning(
-                    rule,
+                Contrast(
                     "C3a",
                     "more memorised examples hurt utility more",
-                    "bleu_drop",
-                    "BLEU drop at unlearning ({rule}), high − low memorisation",
-                    _bucket(kind, "memorisation", "high"),
-                    _bucket(kind, "memorisation", "low"),
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({rule_name}), high − low memorisation",
+                    (_bucket(kind, MEMORISATION.name, "high"),),
+                    (_bucket(kind, MEMORISATION.name, "low"),),
                     ">",
                     kind,
-                ),
-                _at_unlearning(
+                    ALL,
+                    f"censored{suffix}",
                     rule,
+                ),
+                Contrast(
                     "C3b",
                     "harder examples give a better trade-off",
-                    "bleu_drop",
-                    "BLEU drop at unlearning ({rule}), hard − easy difficulty",
-                    _bucket(kind, "difficulty", "hard"),
-                    _bucket(kind, "difficulty", "easy"),
+                    f"bleu_drop{suffix}",
+                    f"BLEU drop at unlearning ({rule_name}), hard − easy difficulty",
+                    (_bucket(kind, DIFFICULTY.name, "hard"),),
+                    (_bucket(kind, DIFFICULTY.name, "easy"),),
                     "<",
                     kind,
-                ),
-                _at_unlearning(
+                    ALL,
+                    f"censored{suffix}",
                     rule,
+                ),
+                Contrast(
                     "C4",
                     "similar trained examples are unlearnt too, never-trained ones barely",
-                    "neighbour_gap",
-                    "Δ bits/token at unlearning ({rule}), trained − never-trained neighbours",
-                    {"kind": kind},
+                    f"neighbour_gap{suffix}",
+                    f"Δ bits/token at unlearning ({rule_name}), trained − never-trained neighbours",
+                    ({"kind": kind},),
                     None,
                     ">",
                     kind,
+                    ALL,
+                    f"censored{suffix}",
+                    rule,
                 ),
             ]
-    if both:
+    for repetitions, ood, id_ in comparisons:
         found.append(
             Contrast(
                 "C2",
@@ -138,38 +160,43 @@ def contrasts(kinds) -> list[Contrast]:
                 id_,
                 ood,
                 ">",
-                f"{ID.name} vs {OOD.name}",
+                id_vs_ood,
+                repetitions,
                 None,
                 "fixed step",
             )
         )
     order = {"C1a": 0, "C1b": 1, "C2": 2, "C3a": 3, "C3b": 4, "C4": 5}
-    return sorted(found, key=lambda c: order[c.claim])  # stable: the calibrated rule before the tau rule
+    return sorted(found, key=lambda c: order[c.claim])  # stable: rules and levels keep their order
 
 
-def _select(units: pd.DataFrame, method: str, selection: dict) -> np.ndarray:
-    mask = (units["method"] == method).to_numpy()
-    for column, value in selection.items():
+def _select(units: pd.DataFrame, run: dict, selection: dict) -> np.ndarray:
+    mask = np.ones(len(units), dtype=bool)
+    for column, value in {**run, **selection}.items():
         mask &= (units[column].astype(str) == str(value)).to_numpy()
     return mask
 
 
 def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFrame:
-    """One row per claim contrast, method and kind."""
+    """One row per claim contrast, method, batch size and kind."""
     units, rows = boot.units, []
     kinds = sorted(units["kind"].unique())
-    for method in sorted(units["method"].unique()):
-        for c in contrasts(kinds):
-            first = _select(units, method, c.first)
-            second = _select(units, method, c.second) if c.second is not None else None
+    levels = matched_levels(units)
+    for run_values in sorted(units[RUN].drop_duplicates().itertuples(index=False)):
+        run = dict(zip(RUN, run_values, strict=True))
+        for c in contrasts(kinds, levels):
+            first = [_select(units, run, s) for s in c.first]
+            second = [_select(units, run, s) for s in c.second] if c.second is not None else None
             result = boot.contrast(c.quantity, first, second)
-            n_first = int(boot.usable(c.quantity, first).sum())
-            n_second = int(boot.usable(c.quantity, second).sum()) if second is not None else 0
-            used = first | (second if second is not None else False)
+            sides = [first, *([second] if second is not None else [])]
+            counts = [[int(boot.usable(c.quantity, mask).sum()) for mask in side] for side in sides]
+            n_first = sum(counts[0])
+            n_second = sum(counts[1]) if second is not None else 0
+            used = np.logical_or.reduce([mask for side in sides for mask in side])
             censored = int(units.loc[used, c.censored].sum()) if c.censored else 0
             missing = int(used.sum()) - n_first - n_second
             verdict, notes = bootstrap.verdict(result["low"], result["high"], c.claimed), []
-            if n_first < 2 or (second is not None and n_second < 2):
+            if min(n for side in counts for n in side) < 2:
                 notes.append("fewer than 2 forget sets in a group")
             if censored:
                 notes.append(f"{censored} set(s) never unlearnt: read at the last step")
@@ -181,8 +208,9 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
             rows.append(
                 {
                     "claim": c.claim,
-                    "method": method,
+                    **run,
                     "kind": c.kind,
+                    "repetitions": c.repetitions,
                     "statement": c.statement,
                     "rule": c.rule,
                     "statistic": c.statistic,

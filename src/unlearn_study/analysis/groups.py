@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from unlearn_study.analysis.bootstrap import Resamples
-from unlearn_study.analysis.units import RULES
+from unlearn_study.analysis.units import RULES, RUN
 from unlearn_study.metrics import core
 from unlearn_study.metrics.translation import corpus_scores
 
@@ -22,15 +22,16 @@ GROUP_QUANTITIES = [
 
 
 def groups(boot: Resamples) -> pd.DataFrame:
-    """Mean and interval of the main quantities per method and kind, and per method,
-    kind and bucket (over replicates and seeds; BLEU also over test sentences)."""
+    """Mean and interval of the main quantities per method, batch size and kind, and per
+    method, batch size, kind and bucket (over replicates and seeds; BLEU also over test
+    sentences)."""
     units, rows = boot.units, []
     for keys, members in [
-        *units.groupby(["method", "kind"]).groups.items(),
-        *units.groupby(["method", "kind", "grouping", "bucket"]).groups.items(),
+        *units.groupby([*RUN, "kind"]).groups.items(),
+        *units.groupby([*RUN, "kind", "grouping", "bucket"]).groups.items(),
     ]:
         mask = units.index.isin(members)
-        row = dict(zip(["method", "kind", "grouping", "bucket"], keys, strict=False))
+        row = dict(zip([*RUN, "kind", "grouping", "bucket"], keys, strict=False))
         row.setdefault("grouping", "all")
         row.setdefault("bucket", "all")
         row["n_units"] = int(mask.sum())
@@ -47,12 +48,13 @@ def groups(boot: Resamples) -> pd.DataFrame:
 
 
 def agreement(examples: pd.DataFrame) -> pd.DataFrame:
-    """How well RelEx tracks GenEx over all (example, step) rows, per method and kind."""
+    """How well RelEx tracks GenEx over all (example, step) rows, per method, batch size and kind."""
     rows = []
-    for (method, kind), group in examples.groupby(["method", "kind"]):
+    for (method, batch, kind), group in examples.groupby([*RUN, "kind"]):
         rows.append(
             {
                 "method": method,
+                "batch": batch,
                 "kind": kind,
                 "n": len(group),
                 **core.agreement(group["relex"].to_numpy(), group["genex"].to_numpy()),
@@ -86,15 +88,15 @@ METRIC_READINGS = {"step0": "step 0", "at_unlearning": "at unlearning (calibrate
 
 
 def metric_table(boot: Resamples) -> pd.DataFrame:
-    """Every registered metric per method and kind, at step 0, at the unlearning step
+    """Every registered metric per method, batch size and kind, at step 0, at the unlearning step
     (calibrated) and at the last evaluated step: mean and interval over units."""
     from unlearn_study import metrics
 
     units, rows = boot.units, []
-    for (method, kind), members in units.groupby(["method", "kind"]).groups.items():
+    for (method, batch, kind), members in units.groupby([*RUN, "kind"]).groups.items():
         mask = units.index.isin(members)
         for metric in metrics.REGISTRY.values():
-            row = {"method": method, "kind": kind, "metric": metric.name, "n_units": int(mask.sum())}
+            row = {"method": method, "batch": batch, "kind": kind, "metric": metric.name, "n_units": int(mask.sum())}
             for reading in METRIC_READINGS:
                 column = f"{metric.name}_{reading}"
                 low, high = boot.interval_of_mean(column, mask)

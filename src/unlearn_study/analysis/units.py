@@ -1,7 +1,7 @@
 """Units: one row per unlearning run, derived from its per-step and per-example tables.
 
 A *unit* is one unlearning run: a forget set (a replicate of its bucket) unlearnt by one
-method from one seed of its half's model. Per unit (:func:`per_unit`):
+method at one batch size from one seed of its half's model. Per unit (:func:`per_unit`):
 
 - the calibrated test: ``n_indistinguishable``/``indistinguishable_share`` per step
   (:func:`annotate`); ``steps_calibrated``: the first evaluated step at which the set
@@ -37,7 +37,8 @@ from unlearn_study.analysis import calibration
 from unlearn_study.metrics import core
 from unlearn_study.metrics.translation import corpus_scores
 
-UNIT = ["method", "forget_set", "seed"]
+RUN = ["method", "batch"]  # how a forget set is unlearnt: every table and claim is split by these
+UNIT = [*RUN, "forget_set", "seed"]
 # When a set counts as unlearnt, and the suffix of the unit columns read at that step.
 RULES = {"calibrated": "", "tau": "_tau"}
 

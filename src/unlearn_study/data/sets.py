@@ -1,15 +1,17 @@
 """Forget candidates, reference populations and the candidates' halves (docs/METHOD.md, *Data*, *Models*).
 
-- ``id_candidates`` (C_id): pairs drawn from train; the models of their half train on them.
+- ``id_candidates`` (C_id): pairs drawn from train, ``per_level`` for each repetition level
+  r; each is inserted r times into the training data of its half's models.
 - ``id_population`` (R_id): pairs drawn from train that no model ever trains on.
-- ``canaries`` (C_ood): random subword sequences, each inserted r times into the training
-  data of its half's models, ``per_level`` canaries for each repetition level r.
+- ``canaries`` (C_ood): secrets after a fixed prompt (or random subword sequences), each
+  inserted r times into the training data of its half's models, ``per_level`` canaries
+  for each repetition level r.
 - ``halves``: every candidate (ID candidate or inserted canary) is in half A or B; the
   models of a half train on its candidates, so the other half's models are its out-models.
 - ``canary_population`` (R_ood): canaries from the same generator, never inserted.
 
-Canaries are kept as subword pieces (``src_pieces``/``tgt_pieces``) because decoding
-and re-encoding a random piece sequence does not give back the same pieces.
+Canaries are kept with their subword pieces (``src_pieces``/``tgt_pieces``): random piece
+sequences do not survive decoding and re-encoding, and secrets are checked to.
 """
 
 from __future__ import annotations
@@ -17,28 +19,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from unlearn_study.data import subword
 from unlearn_study.data.corpus import CorpusError
 from unlearn_study.study.kinds import HALVES, ID, OOD
 
 
-def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, seed: int):
-    """Return (candidates, population, retained): disjoint, seeded, order-preserving."""
+def select_id_sets(train: pd.DataFrame, per_level: int, repetitions: list[int], n_population: int, seed: int):
+    """Return (candidates, population, retained): disjoint, seeded, order-preserving.
+
+    ``per_level`` candidates for each repetition level r (each to be inserted r times into
+    its half's training data), assigned to the levels at random."""
+    n_candidates = per_level * len(repetitions)
     if n_candidates + n_population >= len(train):
         raise CorpusError(
-            f"train split has {len(train)} pairs, too few for id_sets.n_candidates ({n_candidates}) "
+            f"train split has {len(train)} pairs, too few for id_sets.per_level x levels ({n_candidates}) "
             f"+ id_sets.n_population ({n_population}) with any pairs left to train on"
         )
-    order = np.random.default_rng(seed).permutation(len(train))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
     cand_idx = np.sort(order[:n_candidates])
     pop_idx = np.sort(order[n_candidates : n_candidates + n_population])
     retained = train.drop(train.index[np.concatenate([cand_idx, pop_idx])])
+    levels = rng.permutation(np.repeat(np.asarray(repetitions, dtype=np.int64), per_level))
 
-    def as_set(rows: pd.DataFrame, prefix: str, kind: str) -> pd.DataFrame:
+    def as_set(rows: pd.DataFrame, prefix: str, kind: str, reps) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "example_id": [f"{prefix}-{i:05d}" for i in range(len(rows))],
                 "kind": kind,
-                "repetitions": 1,
+                "repetitions": reps,
                 "src": rows["src"].to_numpy(),
                 "tgt": rows["tgt"].to_numpy(),
                 "pair_id": rows["pair_id"].to_numpy(),
@@ -46,8 +55,8 @@ def select_id_sets(train: pd.DataFrame, n_candidates: int, n_population: int, se
         )
 
     return (
-        as_set(train.iloc[cand_idx], ID.name, ID.name),
-        as_set(train.iloc[pop_idx], f"{ID.name}pop", ID.population),
+        as_set(train.iloc[cand_idx], ID.name, ID.name, levels),
+        as_set(train.iloc[pop_idx], f"{ID.name}pop", ID.population, 0),
         retained.reset_index(drop=True),
     )
 
@@ -59,33 +68,62 @@ def random_piece_sequences(pieces: list[str], n: int, length: int, rng: np.rando
     return [" ".join(row) for row in table[draws]]
 
 
+def random_secrets(alphabet: str, n: int, length: int, rng: np.random.Generator) -> list[str]:
+    """``n`` secrets of ``length`` characters drawn uniformly with replacement from ``alphabet``."""
+    draws = rng.integers(0, len(alphabet), size=(n, length))
+    table = np.asarray(list(alphabet), dtype=object)
+    return ["".join(row) for row in table[draws]]
+
+
 def make_canaries(
-    pieces: list[str], length: int, repetitions: list[int], per_level: int, n_population: int, seed: int, decode
+    format: str,
+    length: int,
+    repetitions: list[int],
+    per_level: int,
+    n_population: int,
+    seed: int,
+    sp,
+    prompt: str = "",
+    alphabet: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Inserted canaries (``per_level`` per repetition level) and the canary population.
 
+    ``format`` "secret" (the secret sharer's, as in the authors' experiment): the source is
+    the fixed ``prompt`` and the target a secret of ``length`` characters drawn uniformly
+    from ``alphabet``; every secret must come back exactly from the subword model
+    (:func:`unlearn_study.data.subword.check_round_trip`). ``format`` "pieces": source and
+    target are ``length`` subword pieces drawn uniformly from the vocabulary, kept as
+    pieces (decoding and re-encoding a random piece sequence does not give it back).
     One generator draws, in order, the inserted canaries level by level and then the
-    population, so every canary is an independent uniform draw. ``decode`` turns a
-    piece string into text (SentencePiece decoding), kept for reading only.
+    population, so every canary is an independent uniform draw.
     """
     rng = np.random.default_rng(seed)
     n_inserted = per_level * len(repetitions)
     n_total = n_inserted + n_population
-    src = random_piece_sequences(pieces, n_total, length, rng)
-    tgt = random_piece_sequences(pieces, n_total, length, rng)
+    if format == "secret":
+        tgt_text = random_secrets(alphabet, n_total, length, rng)
+        subword.check_round_trip(sp, [prompt, *tgt_text], what="canary")
+        src_text = [prompt] * n_total
+        src = subword.encode(sp, src_text[:1]) * n_total
+        tgt = subword.encode(sp, tgt_text)
+    else:
+        pieces = subword.vocabulary_pieces(sp)
+        src = random_piece_sequences(pieces, n_total, length, rng)
+        tgt = random_piece_sequences(pieces, n_total, length, rng)
+        src_text = [subword.decode(sp, x) for x in src]
+        tgt_text = [subword.decode(sp, x) for x in tgt]
     reps = np.repeat(repetitions, per_level)
 
     def table(sl: slice, prefix: str, kind: str, rep) -> pd.DataFrame:
-        s, t = src[sl], tgt[sl]
         return pd.DataFrame(
             {
-                "example_id": [f"{prefix}-{i:05d}" for i in range(len(s))],
+                "example_id": [f"{prefix}-{i:05d}" for i in range(sl.stop - sl.start)],
                 "kind": kind,
                 "repetitions": rep,
-                "src": [decode(x) for x in s],
-                "tgt": [decode(x) for x in t],
-                "src_pieces": s,
-                "tgt_pieces": t,
+                "src": src_text[sl],
+                "tgt": tgt_text[sl],
+                "src_pieces": src[sl],
+                "tgt_pieces": tgt[sl],
             }
         )
 
@@ -95,9 +133,9 @@ def make_canaries(
 
 
 def split_halves(candidates: pd.DataFrame, canaries: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Assign every candidate to half A or B: seeded, stratified by kind and, for canaries,
-    by repetition level (each stratum split evenly; an odd one out goes to A or B at
-    random). Returns example_id, kind, repetitions, half."""
+    """Assign every candidate to half A or B: seeded, stratified by kind and repetition
+    level (each stratum split evenly; an odd one out goes to A or B at random). Returns
+    example_id, kind, repetitions, half."""
     rng = np.random.default_rng(seed)
     both = pd.concat([candidates, canaries], ignore_index=True)[["example_id", "kind", "repetitions"]]
     half = np.empty(len(both), dtype=object)

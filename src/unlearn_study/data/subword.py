@@ -24,8 +24,10 @@ def train_sentencepiece(
     model_type: str,
     character_coverage: float,
     seed_text_path: Path,
+    required_chars: str = "",
 ) -> None:
-    """Train a joint SentencePiece model on ``texts`` (deterministic: one thread, no sampling)."""
+    """Train a joint SentencePiece model on ``texts`` (deterministic: one thread, no
+    sampling); every character of ``required_chars`` is in its vocabulary."""
     seed_text_path.write_text("\n".join(texts) + "\n", encoding="utf-8")
     spm.SentencePieceTrainer.train(
         input=str(seed_text_path),
@@ -33,6 +35,7 @@ def train_sentencepiece(
         vocab_size=vocab_size,
         model_type=model_type,
         character_coverage=character_coverage,
+        required_chars=required_chars,
         bos_id=0,
         pad_id=1,
         eos_id=2,
@@ -45,14 +48,24 @@ def train_sentencepiece(
 
 
 def train(
-    texts: list[str], model_out: Path, dictionary_out: Path, vocab_size: int, model_type: str, character_coverage: float
+    texts: list[str],
+    model_out: Path,
+    dictionary_out: Path,
+    vocab_size: int,
+    model_type: str,
+    character_coverage: float,
+    required_chars: str = "",
 ) -> spm.SentencePieceProcessor:
-    """Train the joint model on ``texts``; write it and the fairseq dictionary taken from it."""
+    """Train the joint model on ``texts``; write it and the fairseq dictionary taken from it.
+    ``required_chars``: characters the vocabulary must hold even if ``texts`` lack them
+    (the canaries' alphabet and prompt)."""
     model_out = Path(model_out)
     model_out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=model_out.parent) as tmp:
         prefix = Path(tmp) / "spm"
-        train_sentencepiece(texts, prefix, vocab_size, model_type, character_coverage, Path(tmp) / "input.txt")
+        train_sentencepiece(
+            texts, prefix, vocab_size, model_type, character_coverage, Path(tmp) / "input.txt", required_chars
+        )
         sp = load(prefix.with_suffix(".model"))
         write_lines(fairseq_dictionary_lines(sp), dictionary_out)
         prefix.with_suffix(".model").replace(model_out)
@@ -92,3 +105,21 @@ def with_pieces(df, sp):
 
 def decode(sp: spm.SentencePieceProcessor, pieces: str) -> str:
     return sp.decode(pieces.split())
+
+
+def check_round_trip(sp: spm.SentencePieceProcessor, texts: list[str], what: str) -> None:
+    """Every text must encode into pieces of the vocabulary (no unknown piece, which
+    fairseq would read as <unk>) and decode back to itself exactly; raise ValueError
+    naming the first text that does not, before any model trains on it."""
+    unknown = sp.unk_id()
+    for text in texts:
+        ids = sp.encode(text)
+        if unknown in ids:
+            pieces = [p for p, i in zip(sp.encode(text, out_type=str), ids) if i == unknown]
+            characters = sorted(set("".join(pieces)) - {"\u2581"})
+            raise ValueError(
+                f"{what} {text!r}: the subword model has no piece for the characters {characters} (they would be "
+                "<unk>); add them to the vocabulary (train_subword's required characters) or change canaries.alphabet"
+            )
+        if sp.decode(ids) != text:
+            raise ValueError(f"{what} {text!r} decodes back as {sp.decode(ids)!r}: it would not be scored exactly")

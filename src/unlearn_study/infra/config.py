@@ -145,9 +145,9 @@ def check_corpus(corpus: dict) -> None:
 
 def check_forget_set_sizes(config: dict) -> None:
     """Every bucket must hold its replicates: ceil(replicates / 2) disjoint sets from each
-    half. Terciles are taken within a kind and half, so a half's tercile holds a third of
-    the half's candidates of that kind; a repetition level holds its per-level candidates,
-    split evenly between the halves."""
+    half. Terciles are taken within a kind, half and repetition level, so a half's tercile
+    holds a third of the half's candidates of that kind; a repetition level holds its
+    per-level candidates, split evenly between the halves."""
     from unlearn_study.study import kinds
 
     fs = config["forget_sets"]
@@ -158,8 +158,10 @@ def check_forget_set_sizes(config: dict) -> None:
         groupings = set(fs["groupings"]) & set(kind.groupings)
         block = kind.config_block
         if groupings & {kinds.DIFFICULTY.name, kinds.MEMORISATION.name}:
-            size = "n_candidates" if "n_candidates" in config[block] else "per_level x levels"
-            buckets[f"a tercile of {block}.{size} in one half"] = kind.n_candidates(config) // 2 // 3
+            per_level_tercile = config[block]["per_level"] // 2 // 3
+            buckets[f"a tercile of {block}.per_level x levels in one half"] = per_level_tercile * len(
+                kind.levels(config)
+            )
         if kinds.REPETITION.name in groupings:
             buckets[f"{block}.per_level in one half"] = config[block]["per_level"] // 2
     for what, available in buckets.items():

@@ -2,8 +2,8 @@
 
 The one place for these paths: the rules take their outputs, logs and benchmark files
 from here, and so do the benchmark scripts and tests that read results. Templates carry
-Snakemake wildcards (``{half}``, ``{seed}``, ``{forget_set}``, ``{method}``); fill them
-with ``str.format``.
+Snakemake wildcards (``{half}``, ``{seed}``, ``{forget_set}``, ``{method}``, ``{batch}``:
+an unlearning batch size, ``all`` for the whole forget set); fill them with ``str.format``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ JOBS = {
     "calibrate": "calibrate",
     "select_forget_set": "select_forget_set_{forget_set}",
     "base_evaluation": "base_evaluation_{half}_seed{seed}",
-    "unlearn": "unlearn_{method}_{forget_set}_seed{seed}",
+    "unlearn": "unlearn_{method}_batch-{batch}_{forget_set}_seed{seed}",
     "summarise": "summarise",
 }
 
@@ -54,11 +54,11 @@ class ResultPaths:
     forget_set: str = "forget_sets/{forget_set}.parquet"
     neighbours: str = "forget_sets/{forget_set}.neighbours.parquet"
     base_evaluation: str = "unlearning/base_evaluation/{half}_seed{seed}.parquet"
-    unlearn_dir: str = "unlearning/{method}/{forget_set}/seed{seed}"
-    unlearn_examples: str = "unlearning/{method}/{forget_set}/seed{seed}/examples.parquet"
-    unlearn_steps: str = "unlearning/{method}/{forget_set}/seed{seed}/steps.parquet"
-    unlearn_translations: str = "unlearning/{method}/{forget_set}/seed{seed}/translations.parquet"
-    unlearn_status: str = "unlearning/{method}/{forget_set}/seed{seed}/status.json"
+    unlearn_dir: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}"
+    unlearn_examples: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/examples.parquet"
+    unlearn_steps: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/steps.parquet"
+    unlearn_translations: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/translations.parquet"
+    unlearn_status: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/status.json"
     summary_dir: str = "summary"
     summary_steps: str = "summary/steps.parquet"
     summary_examples: str = "summary/examples.parquet"

@@ -366,14 +366,14 @@ def job_run(
 
 
 def log_claims(results_dir: str, claims) -> None:
-    """The claims table's verdicts (tags ``claim.<claim>.<method>.<kind>.<rule>``) and estimates
+    """The claims table's verdicts (tags ``claim.<claim>.<method>.batch_<batch>.<kind>.<rule>``) and estimates
     and intervals (metrics) on this invocation's run, where a researcher compares studies."""
     path = Path(results_dir) / PARENT_RUN_FILE
     if not path.exists():
         return
     run = JobRun(_client(tracking_uri(results_dir)), path.read_text().strip())
     for r in claims.itertuples():
-        key = f"claim.{r.claim}.{r.method}.{r.kind.replace(' ', '_')}.{r.rule.replace(' ', '_')}"
+        key = f"claim.{r.claim}.{r.method}.batch_{r.batch}.{r.kind.replace(' ', '_')}.{r.rule.replace(' ', '_')}"
         run.set_tags({key: r.verdict})
         run.log_metrics(
             {f"{key}.{k}": getattr(r, k) for k in ("estimate", "low", "high") if math.isfinite(getattr(r, k))}

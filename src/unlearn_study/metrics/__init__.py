@@ -31,6 +31,7 @@ class StepScores:
     step: int
     forget: pd.DataFrame  # the forget set's rows of the example table (bits_out, target_len, ...)
     forget_bits: np.ndarray  # bits per sequence of each forget example under θ_t
+    forget_hypotheses: list[str]  # greedy translation of each forget example's source by θ_t
     population_bpt: np.ndarray  # bits/token of each member of the forget set kind's population under θ_t
     population_bpt0: np.ndarray  # ... under θ_0, the model before unlearning
     neighbours: pd.DataFrame  # forget_id, group (trained / unseen), example_id

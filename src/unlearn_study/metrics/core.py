@@ -194,3 +194,12 @@ def agreement(relex, genex) -> dict:
     rho = float(stats.spearmanr(r, g)[0]) if r.size >= 2 else np.nan
     mae = float(np.mean(np.abs(r - g))) if r.size else np.nan
     return {"spearman": rho, "mae": mae}
+
+
+def exact_match(hypotheses, references) -> np.ndarray:
+    """1.0 where a hypothesis equals its reference exactly (detokenised text), else 0.0:
+    sequence accuracy, or *extraction* when the hypothesis is the model's greedy output for
+    a forget example's source and the reference its target."""
+    if len(hypotheses) != len(references):
+        raise ValueError("hypotheses and references must have the same length")
+    return _f64([h == r for h, r in zip(hypotheses, references)])

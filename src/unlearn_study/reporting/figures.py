@@ -112,13 +112,21 @@ def exposure_by_repetition(table: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
+def _run_labels(frame: pd.DataFrame) -> pd.Series:
+    """How each row was unlearnt, as figures name it: the method, and the batch size when
+    the study has several."""
+    if frame.empty or frame["batch"].nunique() <= 1:
+        return frame["method"].astype(str)
+    return frame["method"].astype(str) + ", batch " + frame["batch"].astype(str)
+
+
 def _method_rows(steps: pd.DataFrame, columns: int, width: float = 4.6, height: float = 4.0, **kwargs):
-    """A figure with one row of ``columns`` panels per unlearning method, and the rows."""
-    methods = sorted(steps["method"].unique()) or ["(none)"]
-    fig, axes = plt.subplots(
-        len(methods), columns, figsize=(width * columns, height * len(methods)), squeeze=False, **kwargs
-    )
-    return fig, [(method, steps[steps["method"] == method], axes[i]) for i, method in enumerate(methods)]
+    """A figure with one row of ``columns`` panels per unlearning method (and batch size),
+    and the rows: (label, its rows of ``steps``, its axes)."""
+    labels = _run_labels(steps)
+    runs = sorted(labels.unique()) or ["(none)"]
+    fig, axes = plt.subplots(len(runs), columns, figsize=(width * columns, height * len(runs)), squeeze=False, **kwargs)
+    return fig, [(run, steps[labels == run], axes[i]) for i, run in enumerate(runs)]
 
 
 def _mean_band(ax, runs: pd.DataFrame, x: str, y: str, colour, label: str, seed: int = 0, linestyle="-") -> None:
@@ -159,11 +167,12 @@ def metric_curves(steps: pd.DataFrame, path, columns: int = 4) -> None:
     registered = list(metrics.REGISTRY.values())
     rows = -(-len(registered) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
-    methods = sorted(steps["method"].unique())
+    labels = _run_labels(steps)
+    runs = sorted(labels.unique())
     for ax, metric in zip(axes.flat, registered):
-        for style, method in zip(LINESTYLES * len(methods), methods):
-            for kind, of_kind in steps[steps["method"] == method].groupby("kind"):
-                label = f"{_label(kind)}, {method}" if len(methods) > 1 else _label(kind)
+        for style, run in zip(LINESTYLES * len(runs), runs):
+            for kind, of_kind in steps[labels == run].groupby("kind"):
+                label = f"{_label(kind)}, {run}" if len(runs) > 1 else _label(kind)
                 _mean_band(ax, of_kind, "step", metric.column, _colour(kind), label, linestyle=style)
         if metric.bounds[0] is None or metric.bounds[0] < 0:
             ax.axhline(0, color="grey", lw=0.8, ls="--")
@@ -299,6 +308,7 @@ def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) 
     buckets = buckets.assign(_order=position)
     buckets = buckets.sort_values(["kind", "grouping", "_order"])
     fig, rows = _method_rows(buckets, 2, width=6.5, height=4.5)
+    unit_runs = _run_labels(units)
     for method, of_method, axes in rows:
         for ax, quantity, ylabel in (
             (axes[0], "unlearn_step", "steps to unlearn (calibrated)"),
@@ -306,7 +316,7 @@ def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) 
         ):
             for i, r in enumerate(of_method.itertuples()):
                 members = units[
-                    (units["method"] == method)
+                    (unit_runs == method)
                     & (units["kind"] == r.kind)
                     & (units["grouping"] == r.grouping)
                     & (units["bucket"].astype(str) == str(r.bucket))

@@ -84,28 +84,63 @@ def models_section(model_table: pd.DataFrame, min_bleu: float) -> list[str]:
 
 
 def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame) -> list[str]:
-    """The scores the forget sets are chosen by, with normal 95% intervals (mean ± 1.96
-    standard errors; every group has at least 30 members in a study-sized config)."""
-
-    def row(label: str, what: str, n, mean, se) -> list:
-        return [label, what, n, with_interval(mean, mean - 1.96 * se, mean + 1.96 * se)]
-
+    """The scores before unlearning per kind and repetition level, with normal 95% intervals
+    (mean ± 1.96 standard errors; every group has at least 30 members in a study-sized
+    config), and the check that the populations, which no model saw, score alike under
+    both halves' models."""
     rows = [
-        row(
+        [
             r.population,
             "bits, half-A minus half-B models (neither saw them; near 0)",
             r.n,
-            r.a_minus_b_mean,
-            r.a_minus_b_se,
-        )
+            with_interval(
+                r.a_minus_b_mean, r.a_minus_b_mean - 1.96 * r.a_minus_b_se, r.a_minus_b_mean + 1.96 * r.a_minus_b_se
+            ),
+        ]
         for r in population_check.itertuples()
     ]
+    lines = ["## Scores before unlearning", ""]
+    lines += table(["examples", "statistic", "n", "mean [95% interval]"], rows)
+    lines += [
+        "",
+        "Per kind and insertion count: memorisation (bits, out-models minus in-models); rank exposure "
+        "against the kind's population and the share at its ceiling, log2(|R| + 1) (more likely than every "
+        "reference: the rank form cannot tell these apart; the skew-normal form can); and the share "
+        "extracted, i.e. whose greedy translation is the target exactly, under the in-models (which saw it) "
+        "and under the out-models (which did not).",
+        "",
+    ]
+    rows = []
     for r in score_groups.itertuples():
         kind = kinds.of(r.kind)
-        label = r.name if r.name == kind.name else f"{kind.name}, inserted {r.repetitions}x"
-        rows.append(row(label, "memorisation (bits, out-models minus in-models)", r.n, r.mem_mean, r.mem_se))
-    lines = ["## Scores before unlearning", ""]
-    return lines + table(["examples", "statistic", "n", "mean [95% interval]"], rows)
+        mem = with_interval(r.mem_mean, r.mem_mean - 1.96 * r.mem_se, r.mem_mean + 1.96 * r.mem_se)
+        rows.append(
+            [
+                f"{kind.label} ({kind.description})",
+                f"{r.repetitions}x",
+                r.n,
+                mem,
+                number(r.exposure_rank_mean),
+                number(r.exposure_skewnorm_mean),
+                f"{r.at_ceiling:.0%}",
+                number(r.extracted_in),
+                number(r.extracted_out),
+            ]
+        )
+    return lines + table(
+        [
+            "kind",
+            "inserted",
+            "n",
+            "memorisation [95% interval]",
+            "rank exposure",
+            "skew-normal exposure",
+            "at the rank ceiling",
+            "extracted (in-models)",
+            "extracted (out-models)",
+        ],
+        rows,
+    )
 
 
 def calibration_section(calibrations: pd.DataFrame, alpha: float, level: float) -> list[str]:
@@ -147,7 +182,9 @@ def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list
         [
             "claim",
             "method",
+            "batch",
             "kind",
+            "inserted",
             "statistic",
             "claimed",
             "estimate",
@@ -160,7 +197,9 @@ def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list
             [
                 r.claim,
                 r.method,
+                r.batch,
                 r.kind,
+                r.repetitions,
                 r.statistic,
                 r.claimed,
                 number(r.estimate, QUANTITIES[r.quantity].digits),
@@ -186,6 +225,7 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float) -> list[
     return lines + table(
         [
             "method",
+            "batch",
             "kind",
             "grouping",
             "bucket",
@@ -196,6 +236,7 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float) -> list[
         [
             [
                 r.method,
+                r.batch,
                 r.kind,
                 r.grouping,
                 r.bucket,
@@ -225,6 +266,7 @@ def metrics_section(metric_table: pd.DataFrame, level: float) -> list[str]:
         rows.append(
             [
                 r.method,
+                r.batch,
                 r.kind,
                 f"{metric.label} ({metric.unit})",
                 r.n_units,
@@ -236,7 +278,7 @@ def metrics_section(metric_table: pd.DataFrame, level: float) -> list[str]:
                 ),
             ]
         )
-    return lines + table(["method", "kind", "metric", "units", *METRIC_READINGS.values()], rows)
+    return lines + table(["method", "batch", "kind", "metric", "units", *METRIC_READINGS.values()], rows)
 
 
 def units_section(units: pd.DataFrame, signature: str) -> list[str]:
@@ -244,6 +286,7 @@ def units_section(units: pd.DataFrame, signature: str) -> list[str]:
     return lines + table(
         [
             "method",
+            "batch",
             "forget set",
             "seed",
             "GenEx step 0 → last",
@@ -258,6 +301,7 @@ def units_section(units: pd.DataFrame, signature: str) -> list[str]:
         [
             [
                 r.method,
+                r.batch,
                 r.forget_set,
                 r.seed,
                 f"{r.genex_step0:.1f} → {r.genex_final:.1f}",
@@ -277,8 +321,8 @@ def units_section(units: pd.DataFrame, signature: str) -> list[str]:
 def agreement_section(agree: pd.DataFrame) -> list[str]:
     lines = ["## RelEx as an approximation of GenEx", ""]
     return lines + table(
-        ["method", "kind", "rows (example × step)", "Spearman ρ", "mean absolute error (bits)"],
-        [[r.method, r.kind, r.n, f"{r.spearman:.3f}", f"{r.mae:.2f}"] for r in agree.itertuples()],
+        ["method", "batch", "kind", "rows (example × step)", "Spearman ρ", "mean absolute error (bits)"],
+        [[r.method, r.batch, r.kind, r.n, f"{r.spearman:.3f}", f"{r.mae:.2f}"] for r in agree.itertuples()],
     )
 
 

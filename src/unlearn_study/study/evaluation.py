@@ -12,7 +12,9 @@ the very same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,9 +68,25 @@ def retain_split(retained: pd.DataFrame, sample: int, seed: int) -> tuple[pd.Dat
     return retained.iloc[np.sort(order[:n])], retained.iloc[np.sort(order[n:])]
 
 
-def parts(table: pd.DataFrame, test: pd.DataFrame, retain_eval: pd.DataFrame, kind_names) -> dict:
-    """name -> (rows, id column): the populations of ``kind_names``, the test set, the retain sample."""
-    found = {f"population_{kind}": (kinds.population(table, kind), "example_id") for kind in kind_names}
+def population_sample(table: pd.DataFrame, kind: str, size: int, seed: int) -> pd.DataFrame:
+    """``size`` members of ``kind``'s population (all when it has no more), seeded per kind
+    and in table order: the members every job of that kind scores at each evaluated step."""
+    members = kinds.population(table, kind)
+    if len(members) <= size:
+        return members
+    rng = np.random.default_rng([seed, zlib.crc32(kind.encode())])
+    return members.iloc[np.sort(rng.choice(len(members), size=size, replace=False))]
+
+
+def parts(
+    table: pd.DataFrame, test: pd.DataFrame, retain_eval: pd.DataFrame, kind_names, population_size: int, seed: int
+) -> dict:
+    """name -> (rows, id column): the population samples of ``kind_names``, the test set,
+    the retain sample."""
+    found = {
+        f"population_{kind}": (population_sample(table, kind, population_size, seed), "example_id")
+        for kind in kind_names
+    }
     return {**found, "test": (test, "pair_id"), "retain": (retain_eval, "pair_id")}
 
 
@@ -129,6 +147,7 @@ def job_data(
     test: pd.DataFrame,
     retained: pd.DataFrame,
     retain_sample: int,
+    population_size: int,
     seed: int,
     needs_retain: bool,
     max_tokens: int,
@@ -143,7 +162,7 @@ def job_data(
     if not needs_retain:
         retain_train = retain_train.iloc[:0]
     retain_eval, retain_train = subword.with_pieces(retain_eval, sp), subword.with_pieces(retain_train, sp)
-    evaluated = parts(table, test, retain_eval, [kind])
+    evaluated = parts(table, test, retain_eval, [kind], population_size, seed)
     unique_neighbours = neighbours.drop_duplicates("example_id")
 
     def encoded(df):
@@ -165,6 +184,11 @@ def job_data(
         generation=generation,
         base=read_base_evaluation(base_path, evaluated, kind) if base_path is not None else None,
     )
+
+
+def greedy(generation: Generation) -> Generation:
+    """The generation settings with beam 1: extraction asks what greedy decoding produces."""
+    return dataclasses.replace(generation, beam=1)
 
 
 def score_bpt(model, pairs: scoring.EncodedPairs) -> np.ndarray:
@@ -204,6 +228,9 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     forget_bits = scoring.score(model, data.forget_pairs)
     neighbour_bpt = score_bpt(model, data.neighbour_pairs)
     data.timings["scoring_s"] += time.perf_counter() - started
+    started = time.perf_counter()
+    forget_hypotheses = translate(model, data.forget_pairs, data.decode, greedy(data.generation))
+    data.timings["generation_s"] += time.perf_counter() - started
     if step0 is None and data.base is not None:
         shared = data.base
     else:
@@ -223,6 +250,7 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
         step=step,
         forget=data.forget,
         forget_bits=forget_bits,
+        forget_hypotheses=forget_hypotheses,
         population_bpt=population_bpt,
         population_bpt0=step0["population_bpt"],
         neighbours=data.neighbours,

@@ -15,9 +15,13 @@ probability space, ``LME(l) = -log2 mean_s 2^(-l_s)``:
 - ``mem = bits_out - bits_in``: counterfactual memorisation.
 - ``diff = bpt_out``: difficulty, loss per token under models that never saw z.
 - ``diff_tercile`` (easy/medium/hard) and ``mem_tercile`` (low/medium/high), within
-  each candidate kind (id, ood) and half.
+  each candidate kind, half and repetition level.
 - ``exposure_rank`` / ``exposure_skewnorm``: Carlini exposure under the in-models
-  against the population of the example's kind under the same models.
+  against the population of the example's kind under the same models;
+  ``exposure_ceiling``: the most rank exposure can be, ``log2(|R| + 1)``.
+- ``extracted_{half}_seed{s}``: 1 where that model's greedy translation of a candidate's
+  source is its target exactly; ``extracted_in``/``extracted_out``: the share of its in-
+  and of its out-models that extract it.
 """
 
 from __future__ import annotations
@@ -52,9 +56,11 @@ def scoring_pool(
     return pool.assign(target_len=pool["tgt_pieces"].str.split().str.len().astype(np.int64))
 
 
-def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict) -> pd.DataFrame:
+def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict, extracted: dict) -> pd.DataFrame:
     """Join per-model scores into the example table. ``bits[(half, seed)]``: bits of every
-    pool example under that model, aligned with ``pool``; ``halves``: the candidates' halves."""
+    pool example under that model, aligned with ``pool``; ``extracted[(half, seed)]``: 1
+    where the model's greedy translation of a candidate's source is its target exactly, 0
+    where not, NaN for other examples; ``halves``: the candidates' halves."""
     table = pool.merge(halves[["example_id", "half"]], on="example_id", how="left", validate="one_to_one")
     table["half"] = table["half"].astype(object).where(table["half"].notna(), None)
     seeds = sorted({seed for _, seed in bits})
@@ -62,6 +68,7 @@ def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict) -> pd.Da
         runs = [bits[(half, seed)] for seed in seeds]
         for seed, run in zip(seeds, runs):
             table[f"bits_{half}_seed{seed}"] = run
+            table[f"extracted_{half}_seed{seed}"] = extracted[(half, seed)]
         table[f"bits_{half}"] = metrics.lme(np.stack(runs, axis=1), axis=1)
         table[f"bpt_{half}"] = metrics.bits_per_token(table[f"bits_{half}"], table["target_len"])
     in_a, in_b = table["half"] == "A", table["half"] == "B"
@@ -74,38 +81,57 @@ def example_table(pool: pd.DataFrame, halves: pd.DataFrame, bits: dict) -> pd.Da
     table["bits_out_sd"] = np.where(candidate, out.std(axis=1, ddof=1), np.nan) if len(seeds) > 1 else np.nan
     for side in ("in", "out"):
         table[f"bpt_{side}"] = metrics.bits_per_token(table[f"bits_{side}"], table["target_len"])
+    extracted_by = {h: table[[f"extracted_{h}_seed{s}" for s in seeds]].mean(axis=1) for h in HALVES}
+    table["extracted_in"] = np.where(in_a, extracted_by["A"], np.where(in_b, extracted_by["B"], np.nan))
+    table["extracted_out"] = np.where(in_a, extracted_by["B"], np.where(in_b, extracted_by["A"], np.nan))
     table["mem"] = table["bits_out"] - table["bits_in"]
     table["diff"] = table["bpt_out"]
     table["diff_tercile"] = None
     table["mem_tercile"] = None
     table["exposure_rank"] = np.nan
     table["exposure_skewnorm"] = np.nan
+    table["exposure_ceiling"] = np.nan
     for kind in kinds.KINDS:
         for half in HALVES:
             members = (table["kind"] == kind) & (table["half"] == half)
             if not members.any():
                 continue
-            # Within the half: its candidates share their in- and out-models, so a model's own
-            # offset (e.g. one model finding all canaries a few bits harder) cannot put most of
-            # one half into one tercile.
-            for column, source, labels in (
-                (kinds.DIFFICULTY.column, "diff", kinds.DIFFICULTY.labels),
-                (kinds.MEMORISATION.column, "mem", kinds.MEMORISATION.labels),
-            ):
-                table.loc[members, column] = metrics.terciles(table.loc[members, source].to_numpy(), labels)
+            # Terciles within the half and the repetition level: the half's candidates share
+            # their in- and out-models, so a model's own offset (e.g. one model finding all
+            # canaries a few bits harder) cannot put most of one half into one tercile; and
+            # within the level, so that a bucket holds every level alike and a contrast of
+            # terciles does not measure the insertion count.
+            for _, level in table[members].groupby("repetitions"):
+                for column, source, labels in (
+                    (kinds.DIFFICULTY.column, "diff", kinds.DIFFICULTY.labels),
+                    (kinds.MEMORISATION.column, "mem", kinds.MEMORISATION.labels),
+                ):
+                    table.loc[level.index, column] = metrics.terciles(level[source].to_numpy(), labels)
             pop_bpt = kinds.population(table, kind)[f"bpt_{half}"].to_numpy()
             values = table.loc[members, "bpt_in"].to_numpy()
             table.loc[members, "exposure_rank"] = metrics.rank_exposure(values, pop_bpt)
             table.loc[members, "exposure_skewnorm"] = metrics.skewnorm_exposure(values, metrics.fit_skewnorm(pop_bpt))
+            table.loc[members, "exposure_ceiling"] = float(metrics.rank_exposure(-np.inf, pop_bpt))
     return table
 
 
-SCORE_STATISTICS = ("mem_mean", "mem_se", "diff_mean", "exposure_rank_mean", "exposure_skewnorm_mean")
+SCORE_STATISTICS = (
+    "mem_mean",
+    "mem_se",
+    "diff_mean",
+    "exposure_rank_mean",
+    "exposure_skewnorm_mean",
+    "at_ceiling",
+    "extracted_in",
+    "extracted_out",
+)
 
 
 def score_groups(table: pd.DataFrame) -> pd.DataFrame:
     """One row per candidate group (kind and repetition level, in the kinds' order, then by
-    level): its size and mean memorisation, difficulty and exposure."""
+    level): its size; mean memorisation, difficulty and exposure; the share at the rank
+    exposure's ceiling (more likely than every reference); and the share extracted by
+    greedy decoding, under its in-models and under its out-models."""
     rows = []
     for kind in kinds.KINDS.values():
         of_kind = table[table["kind"] == kind.name]
@@ -122,6 +148,9 @@ def score_groups(table: pd.DataFrame) -> pd.DataFrame:
                     "diff_mean": group["diff"].mean(),
                     "exposure_rank_mean": group["exposure_rank"].mean(),
                     "exposure_skewnorm_mean": group["exposure_skewnorm"].mean(),
+                    "at_ceiling": float((group["exposure_rank"] >= group["exposure_ceiling"]).mean()),
+                    "extracted_in": group["extracted_in"].mean(),
+                    "extracted_out": group["extracted_out"].mean(),
                 }
             )
     return pd.DataFrame(rows)

@@ -87,7 +87,7 @@ def select(table: pd.DataFrame, name: str, size: int, seed: int) -> pd.DataFrame
             f"forget set {name}: bucket {described.bucket_name} has {len(members)} examples in half "
             f"{described.half}, fewer than the {(block + 1) * size} that its replicates up to r{described.replicate} "
             f"take (forget_sets.size {size}); lower forget_sets.replicates or forget_sets.size, or add candidates "
-            "(id_sets.n_candidates, canaries.per_level)"
+            "(id_sets.per_level, canaries.per_level)"
         )
     rng = np.random.default_rng([seed, zlib.crc32(f"{described.bucket_name}-{described.half}".encode())])
     order = rng.permutation(len(members))[block * size : (block + 1) * size]

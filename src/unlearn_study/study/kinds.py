@@ -42,12 +42,10 @@ class Kind:
 
     def levels(self, config: dict) -> list[int]:
         """The repetition levels (insertions into its half's training data) of its candidates."""
-        block = config[self.config_block]
-        return list(block["repetitions"]) if "repetitions" in block else [1]
+        return list(config[self.config_block]["repetitions"])
 
     def n_candidates(self, config: dict) -> int:
-        block = config[self.config_block]
-        return block["per_level"] * len(self.levels(config)) if "per_level" in block else block["n_candidates"]
+        return config[self.config_block]["per_level"] * len(self.levels(config))
 
     def bucket_labels(self, grouping: str, config: dict) -> list[str]:
         labels = GROUPINGS[grouping].labels
@@ -61,7 +59,7 @@ ID = Kind(
     description="in-distribution training pairs",
     colour="tab:blue",
     config_block="id_sets",
-    groupings=("difficulty", "memorisation"),
+    groupings=("difficulty", "memorisation", "repetition"),
     unseen_neighbours_from="id",
 )
 OOD = Kind(

@@ -41,7 +41,7 @@ class Run:
 class Settings:
     """The optimisation (config ``unlearning``): how many steps, which batches, which optimiser."""
 
-    optimizer: str  # adam | sgd
+    optimizer: str  # adam | sgd | adafactor
     lr: float
     steps: int
     eval_steps: tuple  # evaluated steps, 0 included
@@ -68,7 +68,7 @@ def batch_cycle(encoded: scoring.EncodedPairs, tgt_dict, batch_size: int, rng: n
 class Optimisation:
     """The optimiser and batch streams of one unlearning run; :meth:`step` takes one step."""
 
-    OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adafactor": torch.optim.Adafactor}
 
     def __init__(self, model, data: EvalData, method: Method, settings: Settings):
         torch.manual_seed(settings.seed)

@@ -122,3 +122,34 @@ def train(
         shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)
     write_json(summary, summary_out)
     return summary
+
+
+def parameter_count(cfg: dict, vocab_size: int) -> int:
+    """Parameters of the model ``train_args`` configures (config ``model``) with a joined
+    dictionary of ``vocab_size`` symbols, built on the CPU without training."""
+    import argparse
+
+    from fairseq.data import Dictionary
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
+
+    dictionary = Dictionary()
+    for i in range(vocab_size - len(dictionary)):
+        dictionary.add_symbol(f"piece{i}")
+    args = argparse.Namespace(
+        share_all_embeddings=True,
+        encoder_layers=cfg["layers"],
+        decoder_layers=cfg["layers"],
+        encoder_embed_dim=cfg["embed_dim"],
+        decoder_embed_dim=cfg["embed_dim"],
+        encoder_ffn_embed_dim=cfg["ffn_dim"],
+        decoder_ffn_embed_dim=cfg["ffn_dim"],
+        encoder_attention_heads=cfg["heads"],
+        decoder_attention_heads=cfg["heads"],
+        dropout=cfg["dropout"],
+        max_source_positions=1024,
+        max_target_positions=1024,
+    )
+    ARCH_CONFIG_REGISTRY[cfg["arch"]](args)
+    task = argparse.Namespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    model = ARCH_MODEL_REGISTRY[cfg["arch"]].build_model(args, task)
+    return sum(p.numel() for p in model.parameters())
