@@ -33,13 +33,13 @@ with job(snakemake) as run:
         seed=settings["seed"],
     )
     group_table = groups.groups(boot)
-    metric_table = groups.metric_table(boot)
     agree = groups.agreement(unlearnt_examples)
     models = [(model["half"], model["seed"]) for model in p.models]
     trainings = {key: read_json(path) for key, path in zip(models, inputs.training, strict=True)}
     base = {key: pd.read_parquet(path) for key, path in zip(models, inputs.base, strict=True)}
     model_table = groups.models(trainings, base, references)
     claim_table = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
+    metric_table = groups.metric_table(boot)  # after the claims: it draws from the same generator
     for name, table in (
         ("steps", steps),
         ("examples", unlearnt_examples),
