@@ -97,7 +97,6 @@ rule calibrate:
         **UNLEARNING["calibration"],
         kinds=config["forget_sets"]["kinds"],
         alpha=UNLEARNING["alpha"],
-        bootstrap=config["claims"]["bootstrap"],
         level=config["claims"]["level"],
         code=code("calibrate.py"),
     script:

@@ -125,6 +125,7 @@ rule summarise:
         "../envs/pipeline.yaml"
     params:
         tau=UNLEARNING["tau"],
+        steps=UNLEARNING["steps"],
         alpha=UNLEARNING["alpha"],
         claims=config["claims"],
         models=UNLEARNT_MODELS,

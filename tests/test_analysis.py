@@ -18,13 +18,15 @@ Calibrated bands (pooled): ID [-1, 1] (indistinguishable iff |GenEx| <= 2), OOD 
 indistinguishable. Every expected number below is worked out by hand from these tables.
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import sacrebleu
 
 from unlearn_study import metrics
-from unlearn_study.analysis import bootstrap, calibration, claims, groups, units
+from unlearn_study.analysis import calibration, claims, groups, uncertainty, units
 
 METHOD = "gradient_ascent"
 SCHEDULE = [0, 2, 4, 6]
@@ -252,7 +254,9 @@ def table():
 
 @pytest.fixture(scope="module")
 def boot(table):
-    return bootstrap.resamples(table, translations(), REFERENCES, n=N_RESAMPLES, level=0.95, seed=BOOT_SEED)
+    return uncertainty.uncertainty(
+        table, translations(), REFERENCES, n=N_RESAMPLES, level=0.95, seed=BOOT_SEED, max_step=SCHEDULE[-1]
+    )
 
 
 # --- units.annotate -------------------------------------------------------------------
@@ -393,10 +397,10 @@ def test_a_diverged_unit_is_missing_at_the_fixed_step_in_per_unit(table):
 def test_a_diverged_unit_does_not_crash_resamples(table, boot):
     i = table.index[table["forget_set"] == "ood-memorisation-high-r1"][0]
     others = table.index != i
-    assert np.isnan(boot.values["bleu_drop_fixed"][:, i]).all()
-    assert np.isfinite(boot.values["bleu_drop_fixed"][:, others]).all()
+    assert np.isnan(boot.sentence_values["bleu_drop_fixed"][:, i]).all()
+    assert np.isfinite(boot.sentence_values["bleu_drop_fixed"][:, others]).all()
     for quantity in ("bleu_drop", "chrf_drop", "bleu_drop_tau", "bleu_drop_final"):  # read at step 2: present
-        assert np.isfinite(boot.values[quantity]).all(), quantity
+        assert np.isfinite(boot.sentence_values[quantity]).all(), quantity
     members = (table["kind"] == "ood").to_numpy()
     assert boot.usable("bleu_drop_fixed", members).sum() == 2 and boot.usable("bleu_drop", members).sum() == 3
 
@@ -422,7 +426,9 @@ def test_groups_count_the_diverged_unit_as_missing(boot):
 
 
 def test_claims_report_the_diverged_unit_as_missing(boot):
-    table = claims.table(boot, min_base_bleu=5.0, base_bleu=30.0)
+    # ID against OOD reads one grouping both kinds have: here, all six sets relabelled as one
+    one_grouping = dataclasses.replace(boot, units=boot.units.assign(grouping="difficulty"))
+    table = claims.table(one_grouping, min_base_bleu=5.0, base_bleu=30.0)
     c2 = table[table["claim"] == "C2"].iloc[0]
     # ID: 5, 4, 3 -> 4; OOD: r2 8, r3 3 -> 5.5 (r1 diverged before step 4)
     assert c2["estimate"] == 4 - 5.5
@@ -467,7 +473,7 @@ def test_claims_on_a_bucket_of_one_unit_are_inconclusive(boot):
 
 
 def test_resampled_bleu_and_chrf_drops_are_sacrebleu_on_the_resampled_sentences(table, boot):
-    weights = bootstrap.sentence_weights(np.random.default_rng(BOOT_SEED), len(REFERENCES), N_RESAMPLES)
+    weights = uncertainty.sentence_weights(np.random.default_rng(BOOT_SEED), len(REFERENCES), N_RESAMPLES)
     assert (weights.sum(axis=1) == len(REFERENCES)).all()
     assert (weights[0] != 1).any() and len({tuple(w) for w in weights}) > 1  # resampling does something
 
@@ -488,40 +494,12 @@ def test_resampled_bleu_and_chrf_drops_are_sacrebleu_on_the_resampled_sentences(
         for k in range(N_RESAMPLES):
             picked = np.repeat(np.arange(len(REFERENCES)), weights[k].astype(int))  # sentence j drawn w_kj times
             expected = score(scorer, u, 0, picked) - score(scorer, u, step, picked)
-            assert boot.values[quantity][k, i] == pytest.approx(expected, abs=1e-9), (forget_set, quantity, k)
+            assert boot.sentence_values[quantity][k, i] == pytest.approx(expected, abs=1e-9), (forget_set, quantity, k)
     # resample 0 spelled out: the sentences drawn and the BLEU drop of the first unit there
     picked = np.repeat(np.arange(4), weights[0].astype(int))
     before = sacrebleu.corpus_bleu([hypothesis(0, 0, j) for j in picked], [[REFERENCES[j] for j in picked]]).score
     after = sacrebleu.corpus_bleu([hypothesis(0, 2, j) for j in picked], [[REFERENCES[j] for j in picked]]).score
-    assert boot.values["bleu_drop"][0, 0] == pytest.approx(before - after, abs=1e-9) and before > after
-    # non-corpus quantities are the unit table's own values, one per unit
-    assert boot.values["unlearn_step"].tolist() == table["unlearn_step"].tolist() == [2, 6, 2, 2, 2, 4]
-
-
-def test_resampled_means_applies_the_small_sample_inflation_by_hand():
-    values = np.array([0.0, 0.0, 5.0, 60.0])  # mean 65 / 4 = 16.25
-    # default_rng(0) draws units 3, 2, 2, 1 first, then 1, 0, 0, 0 and 0, 3, 2, 3
-    assert np.random.default_rng(0).integers(0, 4, size=(3, 4)).tolist() == [[3, 2, 2, 1], [1, 0, 0, 0], [0, 3, 2, 3]]
-    samples = bootstrap.resampled_means(values, np.random.default_rng(0), 3)
-    inflate = np.sqrt(4 / 3)
-    # m* = (60 + 5 + 5 + 0) / 4 = 17.5; (0 + 0 + 0 + 0) / 4 = 0; (0 + 60 + 5 + 60) / 4 = 31.25
-    assert samples[0] == pytest.approx(16.25 + inflate * (17.5 - 16.25))  # 17.6934
-    assert samples[1] == pytest.approx(16.25 + inflate * (0 - 16.25))  # -2.5141: below every value
-    assert samples[2] == pytest.approx(16.25 + inflate * (31.25 - 16.25))  # 33.5705
-    # one unit: no resampling, the value itself
-    assert bootstrap.resampled_means(np.array([7.0]), np.random.default_rng(0), 3).tolist() == [7.0, 7.0, 7.0]
-    # per-resample unit values (n_resamples, n_units): each row around its own mean
-    assert np.random.default_rng(7).integers(0, 2, size=(2, 2)).tolist() == [[1, 1], [1, 1]]
-    rows = bootstrap.resampled_means(np.array([[0.0, 2.0], [10.0, 20.0]]), np.random.default_rng(7), 2)
-    # row 0: m = 1, m* = 2 -> 1 + sqrt(2); row 1: m = 15, m* = 20 -> 15 + 5 sqrt(2)
-    assert rows == pytest.approx([1 + np.sqrt(2), 15 + 5 * np.sqrt(2)])
-
-
-def test_interval_is_the_central_percentile_range():
-    samples = np.arange(101.0)  # quantile q of 0..100 is 100 q
-    assert bootstrap.interval(samples) == pytest.approx((2.5, 97.5))
-    assert bootstrap.interval(samples, level=0.9) == pytest.approx((5.0, 95.0))
-    assert bootstrap.interval(np.full(10, 16.25)) == (16.25, 16.25)
+    assert boot.sentence_values["bleu_drop"][0, 0] == pytest.approx(before - after, abs=1e-9) and before > after
 
 
 # --- groups.metric_table, groups.agreement ---------------------------------------------
@@ -591,7 +569,9 @@ def test_contrasts_of_one_kind_and_the_fixed_step_contrast():
     ]
     c2 = [c for c in claims.contrasts(["id", "ood"]) if c.claim == "C2"]
     assert len(c2) == 1 and c2[0].quantity == "bleu_drop_fixed" and c2[0].censored is None
-    assert (c2[0].first, c2[0].second, c2[0].claimed) == (({"kind": "id"},), ({"kind": "ood"},), ">")
+    # without matched levels: every set of the one grouping both kinds have (repetition here)
+    one = {"grouping": "repetition"}
+    assert (c2[0].first, c2[0].second, c2[0].claimed) == (({"kind": "id", **one},), ({"kind": "ood", **one},), ">")
     # matched repetition levels: one row per level and one pooled with equal weight
     matched = [c for c in claims.contrasts(["id", "ood"], ["1", "4"]) if c.claim == "C2"]
     assert [c.repetitions for c in matched] == ["1", "4", claims.POOLED]

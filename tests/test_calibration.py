@@ -25,7 +25,7 @@ def synthetic_table(seeds: int, n: int = 2000, seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("mode, seeds", [("pooled", 1), ("pooled", 3), ("per_example", 5)])
 def test_false_positive_rate_is_near_alpha_on_never_trained_data(mode, seeds):
     result = calibration.calibrate(
-        synthetic_table(seeds), "id", alpha=0.05, mode=mode, holdout=0.5, seed=1, n_resamples=500
+        synthetic_table(seeds), "id", alpha=0.05, mode=mode, holdout=0.5, seed=1
     )
     assert result["mode"] == mode and result["n_holdout"] == 1000
     assert 0.03 <= result["fpr"] <= 0.07
@@ -34,7 +34,7 @@ def test_false_positive_rate_is_near_alpha_on_never_trained_data(mode, seeds):
 
 def test_pooled_band_matches_the_known_spread():
     result = calibration.calibrate(
-        synthetic_table(1), "id", alpha=0.05, mode="pooled", holdout=0.5, seed=1, n_resamples=200
+        synthetic_table(1), "id", alpha=0.05, mode="pooled", holdout=0.5, seed=1
     )
     # with one seed per half the null statistic is a difference of two models: sd sqrt(2) sigma
     assert result["band_high"] == pytest.approx(1.96 * np.sqrt(2) * SIGMA, rel=0.1)
@@ -44,7 +44,7 @@ def test_pooled_band_matches_the_known_spread():
 @pytest.mark.parametrize("mode, seeds", [("pooled", 1), ("per_example", 5)])
 def test_memorised_and_over_unlearnt_examples_are_detected(mode, seeds):
     table = synthetic_table(seeds, seed=2)
-    band = calibration.calibrate(table, "id", alpha=0.05, mode=mode, holdout=0.5, seed=1, n_resamples=200)
+    band = calibration.calibrate(table, "id", alpha=0.05, mode=mode, holdout=0.5, seed=1)
     members = table.iloc[:500]
     out = members[[f"bits_B_seed{s}" for s in range(1, seeds + 1)]].to_numpy()
     tokens = np.sqrt(members["target_len"].to_numpy() + 1)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from unlearn_study.analysis import claims
-from unlearn_study.analysis.bootstrap import Resamples
+from unlearn_study.analysis.uncertainty import Uncertainty
 
 
 def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:
@@ -35,9 +35,9 @@ def units_table(ood_steps, id_steps, n=8, seed=0) -> pd.DataFrame:
     return units.assign(**{f"{c}_tau": units[c] for c in ("censored", "unlearn_step", "bleu_drop", "neighbour_gap")})
 
 
-def boot(units) -> Resamples:
-    values = {c: units[c].to_numpy(dtype=float) for c in units.columns if units[c].dtype.kind in "fb"}
-    return Resamples(units, values, n=1000, level=0.95, rng=np.random.default_rng(1))
+def boot(units) -> Uncertainty:
+    """No test sentences here: the intervals are over the units alone."""
+    return Uncertainty(units.assign(half="A", seed=1), {}, level=0.95, max_step=60.0, by_model=False)
 
 
 def row(table, claim, kind, rule="calibrated test"):

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from unlearn_study.data import sets
 from unlearn_study.infra.config import load_config
@@ -92,7 +93,8 @@ def test_memorisation_uses_in_and_out_models_combined_over_seeds(table):
     assert summary["id.mem_se"] == pytest.approx(ids["mem"].std() / np.sqrt(len(ids)))
     rendered = "\n".join(markdown.scores_section(examples.score_groups(table), examples.population_check(table)))
     mean, se = summary["id.mem_mean"], summary["id.mem_se"]
-    row = f"| ID (in-distribution training pairs) | 1x | {len(ids)} | {mean:.2f} [{mean - 1.96 * se:.2f},"
+    q = scipy_stats.t.ppf(0.975, len(ids) - 1)  # the t interval over the 60 examples
+    row = f"| ID (in-distribution training pairs) | 1x | {len(ids)} | {mean:.2f} [{mean - q * se:.2f},"
     assert row in rendered
 
 

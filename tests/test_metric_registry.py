@@ -7,7 +7,7 @@ import pytest
 from test_unlearning import run
 
 from unlearn_study import metrics
-from unlearn_study.analysis import bootstrap, groups, units
+from unlearn_study.analysis import groups, uncertainty, units
 from unlearn_study.metrics import core
 from unlearn_study.reporting import figures, markdown
 
@@ -50,7 +50,8 @@ def test_a_new_metric_reaches_every_table_and_the_figure(tiny_model, forget_nats
     assert table.loc[0, "forget_nats_step0"] == pytest.approx(by_step[0])
     assert table.loc[0, "forget_nats_final"] == pytest.approx(by_step[4])
     references = tiny_model.lines("test")[1][:10]
-    boot = bootstrap.resamples(table, result.translations.assign(**unit), references, n=10, level=0.95, seed=1)
+    translations = result.translations.assign(**unit)
+    boot = uncertainty.uncertainty(table, translations, references, n=10, level=0.95, seed=1, max_step=4)
     metric_table = groups.metric_table(boot)
     assert "forget_nats" in set(metric_table["metric"])
     assert "forget set loss (nats)" in "\n".join(markdown.metrics_section(metric_table, 0.95))

@@ -19,7 +19,6 @@ with job(snakemake) as run:
             mode=p.mode,
             holdout=p.holdout,
             seed=p.seed,
-            n_resamples=p.bootstrap,
             level=p.level,
         )
         for kind in p.kinds

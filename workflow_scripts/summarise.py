@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from unlearn_study.analysis import bootstrap, calibration, claims, groups, units
+from unlearn_study.analysis import calibration, claims, groups, uncertainty, units
 from unlearn_study.infra import tracking
 from unlearn_study.infra.io import atomic_path, read_json, write_parquet
 from unlearn_study.infra.stage import job, results_dir, snakemake_object
@@ -24,13 +24,14 @@ with job(snakemake) as run:
     )
     unit_table = units.per_unit(steps, unlearnt_examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
     references = pd.read_parquet(inputs.test)["tgt"].tolist()
-    boot = bootstrap.resamples(
+    boot = uncertainty.uncertainty(
         unit_table,
         gathered(inputs.translations),
         references,
         n=settings["bootstrap"],
         level=settings["level"],
         seed=settings["seed"],
+        max_step=p.steps,
     )
     group_table = groups.groups(boot)
     agree = groups.agreement(unlearnt_examples)
@@ -39,7 +40,7 @@ with job(snakemake) as run:
     base = {key: pd.read_parquet(path) for key, path in zip(models, inputs.base, strict=True)}
     model_table = groups.models(trainings, base, references)
     claim_table = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
-    metric_table = groups.metric_table(boot)  # after the claims: it draws from the same generator
+    metric_table = groups.metric_table(boot)
     for name, table in (
         ("steps", steps),
         ("examples", unlearnt_examples),
@@ -52,7 +53,7 @@ with job(snakemake) as run:
     ):
         write_parquet(table, output[name])
     models_section = markdown.models_section(model_table, settings["min_base_bleu"])
-    claims_body = markdown.claims_section(claim_table, settings["level"], settings["bootstrap"])
+    claims_body = markdown.claims_section(claim_table, settings["level"], settings["bootstrap"], boot.conditional_on)
     with atomic_path(output.claims_markdown) as tmp:
         tmp.write_text(markdown.document("Claims", models_section, claims_body))
     with atomic_path(output.markdown) as tmp:
@@ -60,17 +61,20 @@ with job(snakemake) as run:
             markdown.document(
                 "Unlearning summary",
                 models_section,
-                markdown.scores_section(examples.score_groups(example_table), examples.population_check(example_table)),
+                markdown.scores_section(
+                    examples.score_groups(example_table), examples.population_check(example_table), settings["level"]
+                ),
                 markdown.calibration_section(calibrations, p.alpha, settings["level"]),
                 ["## Claims", "", *claims_body],
-                markdown.groups_section(group_table, p.tau, settings["level"]),
-                markdown.metrics_section(metric_table, settings["level"]),
+                markdown.groups_section(group_table, p.tau, settings["level"], boot.conditional_on),
+                markdown.metrics_section(metric_table, settings["level"], boot.conditional_on),
                 markdown.units_section(unit_table, steps["bleu_signature"].iloc[0]),
                 markdown.agreement_section(agree),
                 markdown.environment_section(tracking.environment()),
             )
         )
     n_examples = int(unit_table["n_examples"].max())
+    figures.LEVEL = settings["level"]
     figures.claims_forest(claim_table, output.claims_figure)
     figures.metric_curves(steps, output.curves)
     figures.indistinguishable_share(

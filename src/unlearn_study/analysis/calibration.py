@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from unlearn_study.analysis import bootstrap
+from unlearn_study.analysis import intervals
 from unlearn_study.metrics import core
 from unlearn_study.study import kinds
 from unlearn_study.study.kinds import HALVES
@@ -79,11 +79,10 @@ def calibrate(
     mode: str,
     holdout: float,
     seed: int,
-    n_resamples: int,
     level: float = 0.95,
 ) -> dict:
     """Fit the band of ``kind`` on part of its population; measure the false-positive
-    rate on the rest (with a bootstrap interval over held-out members)."""
+    rate on the rest (with its interval over held-out members)."""
     members = kinds.population(table, kind).reset_index(drop=True)
     seeds = len(seed_columns(table, "A"))
     mode = resolve_mode(mode, seeds)
@@ -98,9 +97,7 @@ def calibrate(
         low = -high
     outside = ~inside(null_statistics(held, mode), low, high)
     per_member = outside.mean(axis=1)
-    fpr_low, fpr_high = np.clip(
-        bootstrap.interval(bootstrap.resampled_means(per_member, rng, n_resamples), level), 0, 1
-    )
+    fpr = intervals.mean(per_member, level, bounds=(0.0, 1.0))
     return {
         "kind": kind,
         "mode": mode,
@@ -111,8 +108,8 @@ def calibrate(
         "n_fit": len(fit),
         "n_holdout": len(held),
         "fpr": float(outside.mean()),
-        "fpr_low": float(fpr_low),
-        "fpr_high": float(fpr_high),
+        "fpr_low": fpr.low,
+        "fpr_high": fpr.high,
     }
 
 

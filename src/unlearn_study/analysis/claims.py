@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from unlearn_study.analysis import bootstrap
-from unlearn_study.analysis.bootstrap import Resamples
+from unlearn_study.analysis import intervals
+from unlearn_study.analysis.uncertainty import Uncertainty, verdict
 from unlearn_study.analysis.units import RULES, RUN
 from unlearn_study.study.kinds import DIFFICULTY, ID, MEMORISATION, OOD, REPETITION
 
@@ -55,12 +55,20 @@ def matched_levels(units: pd.DataFrame) -> list[str]:
     return sorted(found[0] & found[1], key=int)
 
 
-def _id_versus_ood(levels: list[str]) -> list[tuple[str, tuple, tuple]]:
+def one_grouping(groupings) -> str | None:
+    """The grouping that claims pooling a kind's sets read: one, so that no example (drawn
+    into sets of several groupings from one half) counts twice. Repetition when there (its
+    buckets are the matched levels), else difficulty, else memorisation; None if none."""
+    preference = [REPETITION.name, DIFFICULTY.name, MEMORISATION.name]
+    return next((g for g in preference if g in set(groupings)), None)
+
+
+def _id_versus_ood(levels: list[str], grouping: str) -> list[tuple[str, tuple, tuple]]:
     """(repetitions, OOD side, ID side) of each ID-versus-OOD comparison: one per matched
     level and one pooled over the levels with equal weight; without matched levels, every
-    set of each kind (groupings pooled, insertion counts unmatched)."""
+    set of ``grouping`` of each kind (insertion counts unmatched)."""
     if not levels:
-        return [(ALL, ({"kind": OOD.name},), ({"kind": ID.name},))]
+        return [(ALL, ({"kind": OOD.name, "grouping": grouping},), ({"kind": ID.name, "grouping": grouping},))]
     by_level = [
         (level, (_bucket(OOD.name, REPETITION.name, level),), (_bucket(ID.name, REPETITION.name, level),))
         for level in levels
@@ -69,13 +77,17 @@ def _id_versus_ood(levels: list[str]) -> list[tuple[str, tuple, tuple]]:
     return [*by_level, pooled] if len(levels) > 1 else by_level
 
 
-def contrasts(kinds, levels: list[str] = ()) -> list[Contrast]:
-    """Every claim contrast the study can compute with these kinds and matched repetition
-    levels; the claims that read a cost "at the unlearning step" once for each rule of
-    when a set is unlearnt."""
+def contrasts(kinds, levels: list[str] = (), groupings: dict | None = None) -> list[Contrast]:
+    """Every claim contrast the study can compute with these kinds, matched repetition
+    levels and groupings (``groupings[kind]``: the kind's groupings; default: repetition);
+    the claims that read a cost "at the unlearning step" once for each rule of when a set
+    is unlearnt. Each side of a contrast reads one grouping; ID against OOD one that both
+    kinds have (no such rows when they share none)."""
     found = []
+    groupings = groupings or {kind: {REPETITION.name} for kind in kinds}
     both = {ID.name, OOD.name} <= set(kinds)
-    comparisons = _id_versus_ood(list(levels)) if both else []
+    shared = one_grouping(set(groupings.get(ID.name, ())) & set(groupings.get(OOD.name, ())))
+    comparisons = _id_versus_ood(list(levels), shared) if both and shared else []
     ood_vs_id, id_vs_ood = f"{OOD.name} vs {ID.name}", f"{ID.name} vs {OOD.name}"
     for rule in RULES:
         suffix, rule_name = RULES[rule], RULE_NAMES[rule]
@@ -141,7 +153,7 @@ def contrasts(kinds, levels: list[str] = ()) -> list[Contrast]:
                     "similar trained examples are unlearnt too, never-trained ones barely",
                     f"neighbour_gap{suffix}",
                     f"Δ bits/token at unlearning ({rule_name}), trained − never-trained neighbours",
-                    ({"kind": kind},),
+                    ({"kind": kind, "grouping": one_grouping(groupings.get(kind, ()))},),
                     None,
                     ">",
                     kind,
@@ -177,14 +189,18 @@ def _select(units: pd.DataFrame, run: dict, selection: dict) -> np.ndarray:
     return mask
 
 
-def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFrame:
-    """One row per claim contrast, method, batch size and kind."""
+def table(boot: Uncertainty, min_base_bleu: float, base_bleu: float) -> pd.DataFrame:
+    """One row per claim contrast, method, batch size and kind: estimate, interval and
+    p-value, the verdict from the interval, and the verdict after Holm's adjustment over
+    the rows of the method and batch size (family-wise level 1 - ``boot.level``)."""
     units, rows = boot.units, []
     kinds = sorted(units["kind"].unique())
     levels = matched_levels(units)
     for run_values in sorted(units[RUN].drop_duplicates().itertuples(index=False)):
         run = dict(zip(RUN, run_values, strict=True))
-        for c in contrasts(kinds, levels):
+        family = []
+        groupings = units.groupby("kind")["grouping"].agg(set).to_dict()
+        for c in contrasts(kinds, levels, groupings):
             first = [_select(units, run, s) for s in c.first]
             second = [_select(units, run, s) for s in c.second] if c.second is not None else None
             result = boot.contrast(c.quantity, first, second)
@@ -195,7 +211,7 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
             used = np.logical_or.reduce([mask for side in sides for mask in side])
             censored = int(units.loc[used, c.censored].sum()) if c.censored else 0
             missing = int(used.sum()) - n_first - n_second
-            verdict, notes = bootstrap.verdict(result["low"], result["high"], c.claimed), []
+            raw, notes = verdict(result["low"], result["high"], c.claimed), []
             if min(n for side in counts for n in side) < 2:
                 notes.append("fewer than 2 forget sets in a group")
             if censored:
@@ -203,9 +219,9 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
             if missing:
                 notes.append(f"{missing} run(s) never reached the step read (diverged): left out")
             if base_bleu < min_base_bleu:
-                verdict = "not assessed"
+                raw = "not assessed"
                 notes.append(f"base BLEU {base_bleu:.2f} < claims.min_base_bleu {min_base_bleu}")
-            rows.append(
+            family.append(
                 {
                     "claim": c.claim,
                     **run,
@@ -222,8 +238,13 @@ def table(boot: Resamples, min_base_bleu: float, base_bleu: float) -> pd.DataFra
                     "n_second": n_second,
                     "censored": censored,
                     "missing": missing,
-                    "verdict": verdict,
+                    "verdict": raw,
                     "note": "; ".join(notes),
                 }
             )
+        rejected = intervals.holm([r["p_value"] for r in family], 1 - boot.level)
+        for row, reject in zip(family, rejected, strict=True):
+            keep = reject or row["verdict"] == "not assessed"
+            row["verdict_holm"] = row["verdict"] if keep else "inconclusive"
+        rows += family
     return pd.DataFrame(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from unlearn_study.analysis.bootstrap import Resamples
+from unlearn_study.analysis.uncertainty import Uncertainty
 from unlearn_study.analysis.units import RULES, RUN
 from unlearn_study.metrics import core
 from unlearn_study.metrics.translation import corpus_scores
@@ -21,7 +21,7 @@ GROUP_QUANTITIES = [
 ]
 
 
-def groups(boot: Resamples) -> pd.DataFrame:
+def groups(boot: Uncertainty) -> pd.DataFrame:
     """Mean and interval of the main quantities per method, batch size and kind, and per
     method, batch size, kind and bucket (over replicates and seeds; BLEU also over test
     sentences)."""
@@ -87,7 +87,7 @@ def models(trainings: dict, base_evaluations: dict, references: list[str]) -> pd
 METRIC_READINGS = {"step0": "step 0", "at_unlearning": "at unlearning (calibrated)", "final": "last step"}
 
 
-def metric_table(boot: Resamples) -> pd.DataFrame:
+def metric_table(boot: Uncertainty) -> pd.DataFrame:
     """Every registered metric per method, batch size and kind, at step 0, at the unlearning step
     (calibrated) and at the last evaluated step: mean and interval over units."""
     from unlearn_study import metrics

@@ -1,7 +1,8 @@
 """Figures (matplotlib, PNG). Each function takes tables and writes one file.
 
 Curves over unlearning steps show each kind's mean over units (forget sets x seeds) with
-its 95% bootstrap band over units; thin lines are single units."""
+its interval over units (:mod:`unlearn_study.analysis.intervals`, at ``LEVEL``, which the
+summary sets from ``claims.level``); thin lines are single units."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from unlearn_study import metrics  # noqa: E402
-from unlearn_study.analysis import bootstrap as stats  # noqa: E402
+from unlearn_study.analysis import intervals  # noqa: E402
 from unlearn_study.analysis.units import QUANTITIES  # noqa: E402
 from unlearn_study.infra.io import atomic_path  # noqa: E402
 from unlearn_study.study import kinds  # noqa: E402
@@ -129,18 +130,26 @@ def _method_rows(steps: pd.DataFrame, columns: int, width: float = 4.6, height: 
     return fig, [(run, steps[labels == run], axes[i]) for i, run in enumerate(runs)]
 
 
-def _mean_band(ax, runs: pd.DataFrame, x: str, y: str, colour, label: str, seed: int = 0, linestyle="-") -> None:
-    """Mean of ``y`` over units at each ``x``, with its 95% bootstrap band over units."""
-    rng = np.random.default_rng(seed)
+LEVEL = 0.95  # the bands' level (the summary sets claims.level)
+SHARE = (0.0, 1.0)
+
+
+def _bounds(column: str) -> intervals.Bounds:
+    metric = metrics.by_column(column)
+    return metric.bounds if metric is not None else SHARE if column.endswith("share") else intervals.UNBOUNDED
+
+
+def _mean_band(ax, runs: pd.DataFrame, x: str, y: str, colour, label: str, linestyle="-") -> None:
+    """Mean of ``y`` over units at each ``x``, with its interval over units."""
     xs, means, lows, highs = [], [], [], []
     for value, at in runs.groupby(x):
         values = at[y].dropna().to_numpy()
         if not len(values):
             continue
-        low, high = stats.interval(stats.resampled_means(values, rng, 1000)) if len(values) > 1 else (np.nan,) * 2
-        xs.append(value), means.append(values.mean()), lows.append(low), highs.append(high)
+        band = intervals.mean(values, LEVEL, _bounds(y))
+        xs.append(value), means.append(band.estimate), lows.append(band.low), highs.append(band.high)
     n = runs.groupby(["forget_set", "seed"]).ngroups
-    ax.plot(xs, means, color=colour, lw=2.5, ls=linestyle, label=f"{label} (mean of {n}, 95% band)")
+    ax.plot(xs, means, color=colour, lw=2.5, ls=linestyle, label=f"{label} (mean of {n}, {LEVEL:.0%} band)")
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.2, lw=0)
 
 
@@ -163,7 +172,7 @@ LINESTYLES = ("-", "--", ":", "-.")
 def metric_curves(steps: pd.DataFrame, path, columns: int = 4) -> None:
     """One panel per registered metric (unlearn_study.metrics): its forget-set mean (or
     per-model value) over the unlearning steps, per kind (colour) and method (line style),
-    with the 95% bootstrap band over units."""
+    with its interval over units."""
     registered = list(metrics.REGISTRY.values())
     rows = -(-len(registered) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.6 * rows), squeeze=False)
@@ -182,7 +191,7 @@ def metric_curves(steps: pd.DataFrame, path, columns: int = 4) -> None:
     for ax in axes.flat[len(registered) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle("Every metric during unlearning: mean over forget sets and seeds, 95% band")
+    fig.suptitle(f"Every metric during unlearning: mean over forget sets and seeds, {LEVEL:.0%} band")
     _save(fig, path)
 
 
@@ -299,7 +308,7 @@ def neighbour_effect(steps: pd.DataFrame, path) -> None:
 def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) -> None:
     """Per bucket: calibrated steps to unlearn and the BLEU drop at that step; points are
     units (ringed: never unlearnt, read at the last step), squares the bucket mean with
-    its 95% interval."""
+    its interval."""
     buckets = groups[groups["bucket"] != "all"]
     position = [
         list(kinds.GROUPINGS[g].labels).index(b) if kinds.GROUPINGS[g].labels else int(b)
@@ -352,7 +361,7 @@ VERDICT_COLOURS = {
 
 
 def claims_forest(claims: pd.DataFrame, path) -> None:
-    """One row per claim contrast: estimate and 95% interval, coloured by verdict, one panel
+    """One row per claim contrast: estimate and interval, coloured by verdict, one panel
     per unit of measurement; the side of 0 that the paper claims is shaded."""
     claims = claims.assign(unit=claims["quantity"].map(lambda q: QUANTITIES[q].unit))
     panels = [(unit, rows) for unit, rows in claims.groupby("unit", sort=False)]
@@ -386,5 +395,5 @@ def claims_forest(claims: pd.DataFrame, path) -> None:
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLOURS.items()]
     handles.append(plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="the claimed side of 0"))
     axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right", bbox_to_anchor=(1, 1.6), ncol=5, frameon=False)
-    fig.suptitle("The paper's claims against this study: estimates and 95% intervals")
+    fig.suptitle(f"The paper's claims against this study: estimates and {LEVEL:.0%} intervals")
     _save(fig, path)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from unlearn_study import metrics
-from unlearn_study.analysis import calibration
+from unlearn_study.analysis import calibration, intervals
 from unlearn_study.analysis.groups import GROUP_QUANTITIES, METRIC_READINGS
 from unlearn_study.analysis.units import QUANTITIES
 from unlearn_study.study import kinds
@@ -83,24 +83,26 @@ def models_section(model_table: pd.DataFrame, min_bleu: float) -> list[str]:
     return lines
 
 
-def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame) -> list[str]:
-    """The scores before unlearning per kind and repetition level, with normal 95% intervals
-    (mean ± 1.96 standard errors; every group has at least 30 members in a study-sized
-    config), and the check that the populations, which no model saw, score alike under
-    both halves' models."""
+def _of_summary(mean_value, se, n, level) -> str:
+    estimate = intervals.of_summary(mean_value, se, n, level)
+    return with_interval(estimate.estimate, estimate.low, estimate.high)
+
+
+def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame, level: float = 0.95) -> list[str]:
+    """The scores before unlearning per kind and repetition level, with t intervals over the
+    examples, and the check that the populations, which no model saw, score alike under
+    both halves' models (intervals conditional on the two models)."""
     rows = [
         [
             r.population,
             "bits, half-A minus half-B models (neither saw them; near 0)",
             r.n,
-            with_interval(
-                r.a_minus_b_mean, r.a_minus_b_mean - 1.96 * r.a_minus_b_se, r.a_minus_b_mean + 1.96 * r.a_minus_b_se
-            ),
+            _of_summary(r.a_minus_b_mean, r.a_minus_b_se, r.n, level),
         ]
         for r in population_check.itertuples()
     ]
     lines = ["## Scores before unlearning", ""]
-    lines += table(["examples", "statistic", "n", "mean [95% interval]"], rows)
+    lines += table(["examples", "statistic", "n", f"mean [{percent(level)} interval]"], rows)
     lines += [
         "",
         "Per kind and insertion count: memorisation (bits, out-models minus in-models); rank exposure "
@@ -113,7 +115,7 @@ def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame) -
     rows = []
     for r in score_groups.itertuples():
         kind = kinds.of(r.kind)
-        mem = with_interval(r.mem_mean, r.mem_mean - 1.96 * r.mem_se, r.mem_mean + 1.96 * r.mem_se)
+        mem = _of_summary(r.mem_mean, r.mem_se, r.n, level)
         rows.append(
             [
                 f"{kind.label} ({kind.description})",
@@ -132,7 +134,7 @@ def scores_section(score_groups: pd.DataFrame, population_check: pd.DataFrame) -
             "kind",
             "inserted",
             "n",
-            "memorisation [95% interval]",
+            f"memorisation [{percent(level)} interval]",
             "rank exposure",
             "skew-normal exposure",
             "at the rank ceiling",
@@ -169,13 +171,15 @@ def calibration_section(calibrations: pd.DataFrame, alpha: float, level: float) 
     )
 
 
-def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list[str]:
+def claims_section(claims: pd.DataFrame, level: float, n_resamples: int, conditional_on: str) -> list[str]:
     """The claims table, without a heading (the summary and claims.md give it theirs)."""
     lines = [
-        f"Each claim as one contrast, with its {percent(level)} bootstrap interval ({n_resamples} resamples of the "
-        "replicate forget sets and seeds in each group, and of the test sentences for BLEU, paired). "
-        "supported: the interval excludes 0 in the claimed direction; contradicted: it excludes 0 the other "
-        "way; inconclusive: it contains 0.",
+        f"Each claim as one contrast with its {percent(level)} t interval (Welch degrees of freedom, within the "
+        f"quantity's range; for BLEU the variance over {n_resamples} paired resamples of the test sentences is "
+        f"added) and two verdicts: from the interval alone, and after Holm's adjustment over the rows of each "
+        f"method and batch size (family-wise {1 - level:.0%}). supported: the interval excludes 0 in the claimed "
+        f"direction; contradicted: it excludes 0 the other way; inconclusive: it contains 0. Intervals: "
+        f"{conditional_on}.",
         "",
     ]
     return lines + table(
@@ -191,6 +195,7 @@ def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list
             f"{percent(level)} interval",
             "forget sets",
             "verdict",
+            "verdict (Holm)",
             "note",
         ],
         [
@@ -206,6 +211,7 @@ def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list
                 f"[{number(r.low, QUANTITIES[r.quantity].digits)}, {number(r.high, QUANTITIES[r.quantity].digits)}]",
                 f"{r.n_first}" + (f" vs {r.n_second}" if r.n_second else ""),
                 f"**{r.verdict}**",
+                f"**{r.verdict_holm}**",
                 r.note,
             ]
             for r in claims.itertuples()
@@ -213,9 +219,11 @@ def claims_section(claims: pd.DataFrame, level: float, n_resamples: int) -> list
     )
 
 
-def groups_section(group_table: pd.DataFrame, tau: float, level: float) -> list[str]:
+def groups_section(group_table: pd.DataFrame, tau: float, level: float, conditional_on: str) -> list[str]:
     lines = [
         f"## By kind and bucket (mean [{percent(level)} interval] over replicate forget sets and seeds)",
+        "",
+        f"Intervals: {conditional_on}.",
         "",
         f"A set is unlearnt by the calibrated test, or by the tau rule (mean GenEx <= {tau} bits). Steps and "
         "costs are read at that step; a set never unlearnt within the run is read at the last step (a lower "
@@ -252,12 +260,13 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float) -> list[
     )
 
 
-def metrics_section(metric_table: pd.DataFrame, level: float) -> list[str]:
+def metrics_section(metric_table: pd.DataFrame, level: float, conditional_on: str) -> list[str]:
     lines = [
         f"## Every metric (mean [{percent(level)} interval] over forget sets and seeds)",
         "",
         "Each registered metric of the forget set and the model (unlearn_study.metrics) at step 0, at the step "
-        "the set is unlearnt by the calibrated test (or the last step), and at the last evaluated step.",
+        f"the set is unlearnt by the strict test (or the last step), and at the last evaluated step. Intervals: "
+        f"{conditional_on}.",
         "",
     ]
     rows = []
