@@ -70,6 +70,17 @@ def retain_batch_size(wildcards):
 OPTIMISATION = {k: UNLEARNING[k] for k in ("optimizer", "lr", "steps", "eval_steps", "clip_norm")}
 
 
+# What an unlearning job's tests decide with, at every step: the rules that count a set as
+# unlearnt, the calibration split and the size of the damage sample (docs/METHOD.md).
+TESTS = {
+    "alpha": UNLEARNING["alpha"],
+    "tau": UNLEARNING["tau"],
+    "holdout": UNLEARNING["calibration"]["holdout"],
+    "calibration_seed": UNLEARNING["calibration"]["seed"],
+    "damage_sample": UNLEARNING["damage_sample"],
+}
+
+
 # The translation settings that decide the hypotheses; the batch budget, which decides
 # only their speed, is a resource.
 GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}

@@ -86,7 +86,8 @@ rule calibrate:
     input:
         table=rules.example_table.output.table,
     output:
-        P.calibration,
+        calibration=P.calibration,
+        power=P.power,
     log:
         P.log("calibrate"),
     benchmark:

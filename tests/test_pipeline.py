@@ -263,11 +263,12 @@ MEMORISATION_SETS = [
         ({"model": {"device": "cpu"}}, set()),
         ({"unlearning": {"generation": {"max_tokens": 999}}}, set()),  # translations do not depend on it
         # read by the summary only
-        ({"unlearning": {"tau": 5.0}}, SUMMARY),
+        # decided inside the unlearning jobs (where to evaluate in full) and read by the summary
+        ({"unlearning": {"tau": 5.0}}, unlearn_jobs() | SUMMARY),
         ({"claims": {"min_base_bleu": 1.0}}, SUMMARY),
         ({"forget_sets": {"groupings": ["difficulty"]}}, SUMMARY),
-        # the calibrated test's level: the band and the summary
-        ({"unlearning": {"alpha": 0.1}}, {("calibrate", "")} | SUMMARY),
+        # the tests' level: the band, the jobs that decide with it, the summary
+        ({"unlearning": {"alpha": 0.1}}, {("calibrate", "")} | unlearn_jobs() | SUMMARY),
         # one more method: its jobs only
         ({"unlearning": {"methods": [*METHODS, "simnpo"]}}, unlearn_jobs(["simnpo"]) | SUMMARY),
         # another method's argument: not these methods' jobs

@@ -1,5 +1,6 @@
-"""Rule calibrate: the band of the calibrated unlearning test per kind, fitted on part of
-the never-trained population, and its false-positive rate on the rest."""
+"""Rule calibrate: the band of the strict unlearning test per kind, fitted on part of the
+never-trained population, and its false-positive rate on the rest; and both tests' power
+before unlearning, per kind and repetition level."""
 
 import pandas as pd
 
@@ -23,6 +24,13 @@ with job(snakemake) as run:
         )
         for kind in p.kinds
     ]
-    write_parquet(pd.DataFrame(rows), snakemake.output[0])
+    calibrations = pd.DataFrame(rows)
+    power = calibration.power(table, calibrations, alpha=p.alpha, holdout=p.holdout, seed=p.seed)
+    write_parquet(calibrations, snakemake.output.calibration)
+    write_parquet(power, snakemake.output.power)
     for row in rows:
         run.log_metrics({f"{row['kind']}.{k}": row[k] for k in ("band_low", "band_high", "fpr", "fpr_low", "fpr_high")})
+    for r in power.itertuples():
+        run.log_metrics(
+            {f"{r.kind}_r{r.repetitions}.{test}": getattr(r, test) for test in ("strict_power", "specific_power")}
+        )

@@ -18,11 +18,15 @@ with job(snakemake) as run:
         return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
 
     calibrations = pd.read_parquet(inputs.calibration)
+    power = pd.read_parquet(inputs.power)
     example_table = pd.read_parquet(inputs.table)
-    steps, unlearnt_examples = units.annotate(
-        gathered(inputs.steps), gathered(inputs.examples), example_table, calibrations
+    trace, population = gathered(inputs.trace), gathered(inputs.population)
+    unlearnt_examples = gathered(inputs.examples)
+    damage = units.population_damage(population, example_table, calibrations, trace, p.holdout, p.calibration_seed)
+    steps = units.annotate(gathered(inputs.steps), trace).merge(damage, on=[*units.UNIT, "step"], how="left")
+    unit_table = units.per_unit(
+        steps, unlearnt_examples, trace, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"]
     )
-    unit_table = units.per_unit(steps, unlearnt_examples, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"])
     references = pd.read_parquet(inputs.test)["tgt"].tolist()
     boot = uncertainty.uncertainty(
         unit_table,
@@ -43,6 +47,8 @@ with job(snakemake) as run:
     metric_table = groups.metric_table(boot)
     for name, table in (
         ("steps", steps),
+        ("trace", trace),
+        ("population", population),
         ("examples", unlearnt_examples),
         ("table", unit_table),
         ("groups", group_table),
@@ -65,6 +71,7 @@ with job(snakemake) as run:
                     examples.score_groups(example_table), examples.population_check(example_table), settings["level"]
                 ),
                 markdown.calibration_section(calibrations, p.alpha, settings["level"]),
+                markdown.tests_section(power, steps, p.alpha),
                 ["## Claims", "", *claims_body],
                 markdown.groups_section(group_table, p.tau, settings["level"], boot.conditional_on),
                 markdown.metrics_section(metric_table, settings["level"], boot.conditional_on),
@@ -75,17 +82,26 @@ with job(snakemake) as run:
         )
     n_examples = int(unit_table["n_examples"].max())
     figures.LEVEL = settings["level"]
+    scheduled = steps[steps["trigger"].str.contains("schedule")]  # every unit evaluated alike: curves
     figures.claims_forest(claim_table, output.claims_figure)
-    figures.metric_curves(steps, output.curves)
+    figures.metric_curves(scheduled, output.curves)
     figures.indistinguishable_share(
-        steps, p.alpha, calibration.unlearnt_count(n_examples, p.alpha) / n_examples, output.calibrated
+        units.step_shares(trace),
+        p.alpha,
+        calibration.unlearnt_count(n_examples, p.alpha) / n_examples,
+        output.calibrated,
     )
-    figures.bleu_by_step(steps, output.bleu)
-    figures.tradeoff(steps, output.tradeoff)
-    figures.tradeoff_by_bucket(steps, "difficulty", output.tradeoff_difficulty)
-    figures.tradeoff_by_bucket(steps, "memorisation", output.tradeoff_memorisation)
-    figures.neighbour_effect(steps, output.neighbours)
+    figures.tests_by_step(scheduled, p.alpha, output.tests)
+    figures.bleu_by_step(scheduled, output.bleu)
+    figures.tradeoff(scheduled, output.tradeoff)
+    figures.tradeoff_by_bucket(scheduled, "difficulty", output.tradeoff_difficulty)
+    figures.tradeoff_by_bucket(scheduled, "memorisation", output.tradeoff_memorisation)
+    figures.neighbour_effect(scheduled, output.neighbours)
     figures.steps_to_unlearn_by_bucket(group_table, unit_table, output.steps_to_unlearn)
+    for r in power.itertuples():
+        run.log_metrics(
+            {f"power.{r.kind}_r{r.repetitions}.{t}": getattr(r, t) for t in ("strict_power", "specific_power")}
+        )
     for r in agree.itertuples():
         run.log_metrics(
             {f"agreement.{r.method}.{r.kind}.spearman": r.spearman, f"agreement.{r.method}.{r.kind}.mae": r.mae}

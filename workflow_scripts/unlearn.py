@@ -31,11 +31,16 @@ with job(snakemake, run_name=run_name) as run:
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
+    table = pd.read_parquet(inputs.table)
+    strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[described.kind].to_dict()
+    tests = evaluation.tests(
+        model, table, described.kind, described.half, int(wildcards.seed), strict, p.tests, p.max_tokens
+    )
     data = evaluation.job_data(
         model,
         sp,
         kind=described.kind,
-        table=pd.read_parquet(inputs.table),
+        table=table,
         forget=pd.read_parquet(inputs.forget),
         neighbours=pd.read_parquet(inputs.neighbours),
         test=pd.read_parquet(inputs.test),
@@ -47,6 +52,7 @@ with job(snakemake, run_name=run_name) as run:
         max_tokens=p.max_tokens,
         generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
         base_path=inputs.base,
+        tests=tests,
     )
     settings = unlearning.Settings(
         **p.settings, batch_size=p.batch_size, retain_batch_size=p.retain_batch_size, seed=p.seed
@@ -59,6 +65,8 @@ with job(snakemake, run_name=run_name) as run:
         result.translations.assign(**{k: labels[k] for k in ("forget_set", "method", "batch", "seed")}),
         output.translations,
     )
+    write_parquet(result.trace.assign(**unit, kind=described.kind), output.trace)
+    write_parquet(result.population.assign(**unit, kind=described.kind), output.population)
     write_json({"status": result.status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)
     columns = [m.column for m in metrics.REGISTRY.values()] + ["loss"]
     for row in result.steps.to_dict("records"):

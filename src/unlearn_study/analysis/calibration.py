@@ -72,6 +72,15 @@ def t_statistic(out_mean, out_sd, n_seeds: int, bits) -> np.ndarray:
         return (np.asarray(out_mean) - np.asarray(bits)) / (np.asarray(out_sd) * np.sqrt(1 + 1 / n_seeds))
 
 
+def split(members: pd.DataFrame, kind: str, holdout: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, held-out) rows of a kind's population members, seeded per kind: the bands
+    are fitted on the first, their false-positive rates measured on the second."""
+    rng = np.random.default_rng([seed, zlib.crc32(kind.encode())])
+    order = rng.permutation(len(members))
+    n_holdout = int(round(holdout * len(members)))
+    return members.iloc[np.sort(order[n_holdout:])], members.iloc[np.sort(order[:n_holdout])]
+
+
 def calibrate(
     table: pd.DataFrame,
     kind: str,
@@ -86,10 +95,7 @@ def calibrate(
     members = kinds.population(table, kind).reset_index(drop=True)
     seeds = len(seed_columns(table, "A"))
     mode = resolve_mode(mode, seeds)
-    rng = np.random.default_rng([seed, zlib.crc32(kind.encode())])
-    order = rng.permutation(len(members))
-    n_holdout = int(round(holdout * len(members)))
-    fit, held = members.iloc[np.sort(order[n_holdout:])], members.iloc[np.sort(order[:n_holdout])]
+    fit, held = split(members, kind, holdout, seed)
     if mode == "pooled":
         low, high = np.quantile(null_statistics(fit, mode), [alpha / 2, 1 - alpha / 2])
     else:
@@ -147,3 +153,71 @@ def unlearnt_window(steps, counts, n: int, alpha: float) -> tuple[float, float, 
     while end + 1 < len(reached) and reached[end + 1]:
         end += 1
     return float(steps[first]), float(steps[end]), bool(end == len(reached) - 1)
+
+
+# The specific test (docs/METHOD.md, *Calibrated tests*): is z, under the model at step t,
+# where never-trained examples of its kind are under that same model? A population member
+# r's statistic at step t is g_t(r) = (LME_out(l(r)) - l_t(r)) / sqrt(|y| + 1), with the
+# forget set's out-models (the other half's); g_t(r) = g_0(r) - d_t(r), where g_0 is the
+# null statistic against the unlearnt model before unlearning and d_t(r) = (l_t(r) -
+# l_0(r)) / sqrt(|y| + 1) the damage unlearning did to r. The band at step t is the central
+# 1 - alpha of g_0(i) - d_t(j) over the fit split's members i (g_0 known for all of them
+# from the example table) and a sample j of them scored at every step (their damage):
+# damage taken as independent of a member's own g_0, which the job checks against the
+# exact band of the evaluation sample at every full evaluation.
+
+
+def pooled_statistic(genex, target_len) -> np.ndarray:
+    """GenEx per square-rooted token (target pieces plus EOS): the statistic of both tests' pooled form."""
+    return np.asarray(genex, dtype=np.float64) / np.sqrt(np.asarray(target_len, dtype=np.float64) + 1.0)
+
+
+def step0_null(members: pd.DataFrame, half: str, seed: int) -> np.ndarray:
+    """g_0 of population ``members`` for a model of ``half`` and ``seed`` before
+    unlearning: the other half's models (LME over its seeds) against this model."""
+    other = HALVES[1 - HALVES.index(half)]
+    return pooled_statistic(members[f"bits_{other}"] - members[f"bits_{half}_seed{seed}"], members["target_len"])
+
+
+def damage(bits_t, bits_0, target_len) -> np.ndarray:
+    """d_t: how much likelier (negative) or less likely (positive) a member became, per
+    square-rooted token."""
+    return pooled_statistic(np.asarray(bits_t) - np.asarray(bits_0), target_len)
+
+
+def specific_band(null_fit, damage_sample, alpha: float) -> tuple[float, float]:
+    """The central 1 - alpha of g_0(i) - d_t(j) over the fit members i and sampled members j."""
+    values = np.subtract.outer(np.asarray(null_fit, dtype=np.float64), np.asarray(damage_sample, dtype=np.float64))
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def power(table: pd.DataFrame, calibrations: pd.DataFrame, alpha: float, holdout: float, seed: int) -> pd.DataFrame:
+    """Before any unlearning, the share of candidates that each test can tell from never
+    trained, per kind and repetition level: the tests' power to see what there is to
+    unlearn. A candidate's statistic is its memorisation per square-rooted token against
+    the strict band (the kind's calibration) and against the specific band of its half's
+    model at step 0 (the fit split's null statistics under that model; the model of the
+    smallest seed)."""
+    rows = []
+    model_seed = min(int(c.rsplit("seed", 1)[1]) for c in seed_columns(table, "A"))
+    by_kind = calibrations.set_index("kind")
+    for kind, strict in by_kind.iterrows():
+        fit, _ = split(kinds.population(table, kind).reset_index(drop=True), kind, holdout, seed)
+        bands = {half: np.quantile(step0_null(fit, half, model_seed), [alpha / 2, 1 - alpha / 2]) for half in HALVES}
+        candidates = table[table["kind"] == kind].assign(genex=lambda d: d["mem"], bits=lambda d: d["bits_in"])
+        strict_inside = indistinguishable(candidates, strict.to_dict())
+        statistic = pooled_statistic(candidates["mem"], candidates["target_len"])
+        specific_inside = np.array([inside(s, *bands[h]) for s, h in zip(statistic, candidates["half"])], dtype=bool)
+        for level, members in candidates.groupby("repetitions").groups.items():
+            at = candidates.index.get_indexer(members)
+            rows.append(
+                {
+                    "kind": kind,
+                    "repetitions": int(level),
+                    "n": len(at),
+                    "strict_power": float((~strict_inside[at]).mean()),
+                    "specific_power": float((~specific_inside[at]).mean()),
+                }
+            )
+    return pd.DataFrame(rows)

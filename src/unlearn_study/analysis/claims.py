@@ -20,7 +20,7 @@ import pandas as pd
 
 from unlearn_study.analysis import intervals
 from unlearn_study.analysis.uncertainty import Uncertainty, verdict
-from unlearn_study.analysis.units import RULES, RUN
+from unlearn_study.analysis.units import QUANTITIES, RULES, RUN
 from unlearn_study.study.kinds import DIFFICULTY, ID, MEMORISATION, OOD, REPETITION
 
 
@@ -36,10 +36,10 @@ class Contrast:
     kind: str  # the kind(s) the row is about
     repetitions: str  # the repetition level(s) compared: "4", "pooled (equal weight)", or "all"
     censored: str | None  # unit column: never unlearnt by the rule the quantity is read at
-    rule: str  # when a set counts as unlearnt: "calibrated", "tau", or "fixed step" (C2)
+    rule: str  # when a set counts as unlearnt: "strict", "specific", "tau", or "fixed step" (C2)
 
 
-RULE_NAMES = {"calibrated": "calibrated test", "tau": "mean GenEx <= tau"}
+RULE_NAMES = {"strict": "strict test", "specific": "specific test", "tau": "mean GenEx <= tau"}
 POOLED = "pooled (equal weight)"
 ALL = "all"
 
@@ -201,8 +201,21 @@ def table(boot: Uncertainty, min_base_bleu: float, base_bleu: float) -> pd.DataF
         family = []
         groupings = units.groupby("kind")["grouping"].agg(set).to_dict()
         for c in contrasts(kinds, levels, groupings):
-            first = [_select(units, run, s) for s in c.first]
-            second = [_select(units, run, s) for s in c.second] if c.second is not None else None
+            # a cost read where a rule counts the set as unlearnt: only sets with something to
+            # unlearn by that rule (not already unlearnt before any step)
+            spec = QUANTITIES[c.quantity]
+            detectable = units[spec.detectable].to_numpy(bool) if spec.detectable else True
+            first = [_select(units, run, s) & detectable for s in c.first]
+            second = [_select(units, run, s) & detectable for s in c.second] if c.second is not None else None
+            left_out = (
+                int(
+                    np.logical_or.reduce(
+                        [_select(units, run, s) & ~detectable for s in c.first + (c.second or ())]
+                    ).sum()
+                )
+                if spec.detectable
+                else 0
+            )
             result = boot.contrast(c.quantity, first, second)
             sides = [first, *([second] if second is not None else [])]
             counts = [[int(boot.usable(c.quantity, mask).sum()) for mask in side] for side in sides]
@@ -218,6 +231,10 @@ def table(boot: Uncertainty, min_base_bleu: float, base_bleu: float) -> pd.DataF
                 notes.append(f"{censored} set(s) never unlearnt: read at the last step")
             if missing:
                 notes.append(f"{missing} run(s) never reached the step read (diverged): left out")
+            if left_out:
+                notes.append(
+                    f"{left_out} set(s) already unlearnt at step 0 by this rule (nothing detectable): left out"
+                )
             if base_bleu < min_base_bleu:
                 raw = "not assessed"
                 notes.append(f"base BLEU {base_bleu:.2f} < claims.min_base_bleu {min_base_bleu}")
@@ -238,6 +255,7 @@ def table(boot: Uncertainty, min_base_bleu: float, base_bleu: float) -> pd.DataF
                     "n_second": n_second,
                     "censored": censored,
                     "missing": missing,
+                    "left_out": left_out,
                     "verdict": raw,
                     "note": "; ".join(notes),
                 }

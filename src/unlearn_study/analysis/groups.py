@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from unlearn_study.analysis.uncertainty import Uncertainty
-from unlearn_study.analysis.units import RULES, RUN
+from unlearn_study.analysis.units import QUANTITIES, RULES, RUN
 from unlearn_study.metrics import core
 from unlearn_study.metrics.translation import corpus_scores
 
@@ -14,6 +14,8 @@ from unlearn_study.metrics.translation import corpus_scores
 GROUP_QUANTITIES = [
     "unlearn_step",
     "bleu_drop",
+    "unlearn_step_specific",
+    "bleu_drop_specific",
     "unlearn_step_tau",
     "bleu_drop_tau",
     "bleu_drop_fixed",
@@ -37,12 +39,16 @@ def groups(boot: Uncertainty) -> pd.DataFrame:
         row["n_units"] = int(mask.sum())
         for suffix in RULES.values():
             row[f"censored{suffix}"] = int(units.loc[mask, f"censored{suffix}"].sum())
+            row[f"detectable{suffix}"] = int(units.loc[mask, f"detectable{suffix}"].sum())
         for quantity in GROUP_QUANTITIES:
-            low, high = boot.interval_of_mean(quantity, mask)
+            spec = QUANTITIES[quantity]
+            # read at a rule's unlearning step: only the sets the rule had something to unlearn in
+            members = mask & units[spec.detectable].to_numpy(bool) if spec.detectable else mask
+            low, high = boot.interval_of_mean(quantity, members)
             row.update(
-                {quantity: float(units.loc[mask, quantity].mean()), f"{quantity}_low": low, f"{quantity}_high": high}
+                {quantity: float(units.loc[members, quantity].mean()), f"{quantity}_low": low, f"{quantity}_high": high}
             )
-            row[f"{quantity}_missing"] = int(mask.sum() - boot.usable(quantity, mask).sum())
+            row[f"{quantity}_missing"] = int(members.sum() - boot.usable(quantity, members).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -84,7 +90,7 @@ def models(trainings: dict, base_evaluations: dict, references: list[str]) -> pd
     return pd.DataFrame(rows)
 
 
-METRIC_READINGS = {"step0": "step 0", "at_unlearning": "at unlearning (calibrated)", "final": "last step"}
+METRIC_READINGS = {"step0": "step 0", "at_unlearning": "at unlearning (strict test)", "final": "last step"}
 
 
 def metric_table(boot: Uncertainty) -> pd.DataFrame:

@@ -225,9 +225,11 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float, conditio
         "",
         f"Intervals: {conditional_on}.",
         "",
-        f"A set is unlearnt by the calibrated test, or by the tau rule (mean GenEx <= {tau} bits). Steps and "
-        "costs are read at that step; a set never unlearnt within the run is read at the last step (a lower "
-        "bound on its steps) and counted as never unlearnt.",
+        f"A set is unlearnt by the strict test, the specific test, or the tau rule (mean GenEx <= {tau} bits), "
+        "at the first step (every step is traced). Steps and costs by a rule are read at that step, over the "
+        "sets that rule had something to unlearn in (not unlearnt at step 0: 'detectable'); a set never "
+        "unlearnt within the run is read at the last step (a lower bound on its steps) and counted as never "
+        "unlearnt.",
         "",
     ]
     return lines + table(
@@ -238,7 +240,8 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float, conditio
             "grouping",
             "bucket",
             "units",
-            "never unlearnt (calibrated / tau)",
+            "detectable at step 0 (strict / specific / tau)",
+            "never unlearnt (strict / specific / tau)",
             *(QUANTITIES[q].label for q in GROUP_QUANTITIES),
         ],
         [
@@ -249,7 +252,8 @@ def groups_section(group_table: pd.DataFrame, tau: float, level: float, conditio
                 r.grouping,
                 r.bucket,
                 r.n_units,
-                f"{r.censored} / {r.censored_tau}",
+                f"{r.detectable} / {r.detectable_specific} / {r.detectable_tau}",
+                f"{r.censored} / {r.censored_specific} / {r.censored_tau}",
                 *(
                     with_interval(getattr(r, q), getattr(r, f"{q}_low"), getattr(r, f"{q}_high"), QUANTITIES[q].digits)
                     for q in GROUP_QUANTITIES
@@ -299,9 +303,10 @@ def units_section(units: pd.DataFrame, signature: str) -> list[str]:
             "forget set",
             "seed",
             "GenEx step 0 → last",
-            "indistinguishable at step 0",
-            "steps (calibrated)",
+            "indistinguishable at step 0 (strict / specific)",
+            "steps (strict)",
             "unlearnt until",
+            "steps (specific)",
             "steps (tau)",
             "BLEU step 0",
             "BLEU drop (at unlearning / last)",
@@ -314,16 +319,57 @@ def units_section(units: pd.DataFrame, signature: str) -> list[str]:
                 r.forget_set,
                 r.seed,
                 f"{r.genex_step0:.1f} → {r.genex_final:.1f}",
-                f"{r.share_step0:.0%}",
-                number(r.steps_calibrated, 0) if not r.censored else "never",
+                f"{r.share_step0:.0%} / {r.specific_share_step0:.0%}",
+                number(r.steps_strict, 0) if not r.censored else "never",
                 ("end" if r.stays_unlearnt else number(r.window_end, 0)) if not r.censored else "—",
-                number(r.steps_tau, 0),
+                number(r.steps_specific, 0) if not r.censored_specific else "never",
+                number(r.steps_tau, 0) if not r.censored_tau else "never",
                 f"{r.bleu_step0:.2f}",
                 f"{number(r.bleu_drop)} / {number(r.bleu_drop_final)}",
                 r.status,
             ]
             for r in units.itertuples()
         ],
+    )
+
+
+def tests_section(power: pd.DataFrame, steps: pd.DataFrame, alpha: float) -> list[str]:
+    """What each test can see before unlearning (its power), and how never-trained examples
+    fare under each test as unlearning proceeds (the strict band's damage, the specific
+    test's false-positive rate)."""
+    lines = [
+        "## The two tests: power, damage and false positives",
+        "",
+        "The strict test asks whether the model, on an example, is indistinguishable from a model that never "
+        "saw it and was never damaged (a fixed band, fitted before unlearning); the specific test asks whether "
+        "the model treats it as it treats never-trained examples of its kind at the same step (the band of "
+        "their statistics under that model). Power: the share of candidates each test finds distinguishable "
+        "before any unlearning; the rest have nothing a test could see to unlearn.",
+        "",
+    ]
+    lines += table(
+        ["kind", "inserted", "candidates", "strict test: distinguishable", "specific test: distinguishable"],
+        [
+            [r.kind, f"{r.repetitions}x", r.n, f"{r.strict_power:.0%}", f"{r.specific_power:.0%}"]
+            for r in power.itertuples()
+        ],
+    )
+    scheduled = steps[steps["trigger"].str.contains("schedule")]
+    per_step = (
+        scheduled.groupby(["kind", "step"])[["population_strict_share", "specific_fpr"]].mean().reset_index()
+        if len(scheduled)
+        else scheduled
+    )
+    lines += [
+        "",
+        "Never-trained population members (the evaluation sample) under the unlearnt model, per scheduled "
+        "step, mean over units: inside the strict band (damage pushes them out), and outside the specific band "
+        f"(held-out members: its false-positive rate, alpha = {alpha:g}).",
+        "",
+    ]
+    return lines + table(
+        ["kind", "step", "population inside the strict band", "specific test false-positive rate"],
+        [[r.kind, r.step, f"{r.population_strict_share:.3f}", f"{r.specific_fpr:.3f}"] for r in per_step.itertuples()],
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from unlearn_study import metrics
+from unlearn_study.analysis import calibration
 from unlearn_study.backends.fairseq import scoring
 from unlearn_study.backends.fairseq.generation import Generation, translate
 from unlearn_study.data import subword
@@ -40,13 +41,51 @@ class ModelEvaluation:
 
 
 @dataclass
+class Tests:
+    """What a job needs to decide, at every step, whether each rule counts its forget set
+    as unlearnt (docs/METHOD.md, *Calibrated tests*): the strict test's band (the kind's
+    calibration), the specific test's null statistics of the population's fit split under
+    the unlearnt model (``null_fit``) and the fit-split sample scored at every step for its
+    damage (``damage_pairs``), the level and the tau rule."""
+
+    strict: dict  # the kind's row of the calibration table
+    null_fit: np.ndarray
+    damage_pairs: scoring.EncodedPairs
+    damage_ids: list
+    alpha: float
+    tau: float
+
+
+def tests(
+    model, table: pd.DataFrame, kind: str, half: str, model_seed: int, strict: dict, settings: dict, max_tokens: int
+) -> Tests:
+    """The :class:`Tests` of a job on a forget set of ``kind`` unlearnt from the model of
+    ``half`` and ``model_seed``; ``settings``: alpha, tau, holdout and seed of the
+    calibration, and the damage sample's size."""
+    fit, _ = calibration.split(
+        kinds.population(table, kind).reset_index(drop=True), kind, settings["holdout"], settings["calibration_seed"]
+    )
+    rng = np.random.default_rng([settings["calibration_seed"], zlib.crc32(f"damage-{kind}".encode())])
+    sample = fit.iloc[np.sort(rng.choice(len(fit), size=min(settings["damage_sample"], len(fit)), replace=False))]
+    return Tests(
+        strict=strict,
+        null_fit=calibration.step0_null(fit, half, model_seed),
+        damage_pairs=encode(model, sample, max_tokens),
+        damage_ids=sample["example_id"].tolist(),
+        alpha=settings["alpha"],
+        tau=settings["tau"],
+    )
+
+
+@dataclass
 class EvalData:
     """Everything evaluated at each step, encoded and batched once per job."""
 
     kind: str  # the forget set's kind: which population R its exposure is measured against
     forget: pd.DataFrame  # forget set rows of the example table (bits_out, target_len, ...)
     forget_pairs: scoring.EncodedPairs
-    population: scoring.EncodedPairs  # R of the forget set's kind
+    population: scoring.EncodedPairs  # R of the forget set's kind (a seeded sample)
+    population_ids: list
     neighbours: pd.DataFrame  # long table: forget_id, group, example_id
     neighbour_pairs: scoring.EncodedPairs  # unique neighbour examples
     neighbour_ids: list
@@ -56,6 +95,7 @@ class EvalData:
     retain_train_pairs: scoring.EncodedPairs  # disjoint retain pairs for methods that descend on them
     decode: object  # piece string -> text
     generation: Generation
+    tests: Tests | None = None  # None: no test decides extra evaluations (every step is scheduled)
     base: ModelEvaluation | None = None  # step 0, shared by all jobs; None: computed in the job
     timings: dict = field(default_factory=lambda: {"generation_s": 0.0, "scoring_s": 0.0, "optimiser_s": 0.0})
 
@@ -153,6 +193,7 @@ def job_data(
     max_tokens: int,
     generation: Generation,
     base_path=None,
+    tests: Tests | None = None,
 ) -> EvalData:
     """An unlearning job's :class:`EvalData` from its input tables (the rule's and the
     benchmarks' one set-up); ``base_path``: the model's base evaluation (None: step 0 is
@@ -173,6 +214,7 @@ def job_data(
         forget=forget,
         forget_pairs=encoded(forget),
         population=encoded(evaluated[f"population_{kind}"][0]),
+        population_ids=evaluated[f"population_{kind}"][0]["example_id"].tolist(),
         neighbours=neighbours[["forget_id", "group", "example_id"]],
         neighbour_pairs=encoded(unique_neighbours),
         neighbour_ids=unique_neighbours["example_id"].tolist(),
@@ -182,6 +224,7 @@ def job_data(
         retain_train_pairs=encoded(retain_train),
         decode=lambda pieces: subword.decode(sp, pieces),
         generation=generation,
+        tests=tests,
         base=read_base_evaluation(base_path, evaluated, kind) if base_path is not None else None,
     )
 
@@ -221,7 +264,8 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     ``step0`` holds step-0 values (population and neighbour bits/token, forget bits) that
     later steps are compared with; it is ``None`` at step 0 and returned filled. At step 0
     the model-only part comes from ``data.base`` when given.
-    Returns (per-example table, step metrics, step0, test translations).
+    Returns (per-example table, step metrics, step0, the model-only evaluation: population
+    sample, test and retain scores, test translations).
     """
     model.model.eval()
     started = time.perf_counter()
@@ -262,4 +306,45 @@ def evaluate(model, data: EvalData, step: int, step0: dict | None):
     )
     per_example, step_metrics = metrics.evaluate(scores)
     examples = data.forget[EXAMPLE_COLUMNS].assign(step=step, bits=forget_bits, **per_example)
-    return examples, step_metrics, step0, shared.hypotheses
+    return examples, step_metrics, step0, shared
+
+
+@dataclass
+class Trace:
+    """One step's tests of the forget set (every step): per example its bits, GenEx, the
+    pooled statistic and whether each test finds it indistinguishable from never trained;
+    the specific band of the step; and the damage sample's bits."""
+
+    examples: pd.DataFrame
+    damage_bits: np.ndarray
+    unlearnt: dict  # rule -> whether the set counts as unlearnt at this step
+
+
+def trace(model, data: EvalData, step: int, damage_bits0: np.ndarray | None) -> Trace:
+    """The forget set and the damage sample scored at ``step`` and the three rules decided
+    (strict and specific tests, tau rule); ``damage_bits0``: the sample's bits at step 0
+    (None at step 0)."""
+    started = time.perf_counter()
+    forget_bits = scoring.score(model, data.forget_pairs)
+    tests = data.tests
+    damage_bits = scoring.score(model, tests.damage_pairs)
+    data.timings["tracing_s"] = data.timings.get("tracing_s", 0.0) + time.perf_counter() - started
+    damage_bits0 = damage_bits if damage_bits0 is None else damage_bits0
+    lengths = data.forget["target_len"].to_numpy()
+    rows = data.forget[["example_id", "target_len", "bits_out"]].assign(
+        step=step, bits=forget_bits, genex=data.forget["bits_out"].to_numpy() - forget_bits
+    )
+    rows["statistic"] = calibration.pooled_statistic(rows["genex"], lengths)
+    strict_rows = rows.assign(**{c: data.forget[c] for c in ("bits_out_mean", "bits_out_sd") if c in data.forget})
+    rows["strict"] = calibration.indistinguishable(strict_rows, tests.strict)
+    damage = calibration.damage(damage_bits, damage_bits0, tests.damage_pairs.target_lengths)
+    low, high = calibration.specific_band(tests.null_fit, damage, tests.alpha)
+    rows["specific"] = calibration.inside(rows["statistic"], low, high)
+    rows["specific_low"], rows["specific_high"] = low, high
+    needed = calibration.unlearnt_count(len(rows), tests.alpha)
+    unlearnt = {
+        "strict": bool(rows["strict"].sum() >= needed),
+        "specific": bool(rows["specific"].sum() >= needed),
+        "tau": bool(rows["genex"].mean() <= tests.tau),
+    }
+    return Trace(rows.drop(columns=["bits_out"]), damage_bits, unlearnt)

@@ -21,20 +21,24 @@ from unlearn_study.backends.fairseq import scoring
 from unlearn_study.methods import Method
 from unlearn_study.metrics import core
 from unlearn_study.metrics.translation import corpus_scores
-from unlearn_study.study.evaluation import EvalData, evaluate
+from unlearn_study.study.evaluation import EvalData, evaluate, trace
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Run:
-    """What one unlearning run measured: per example and step, per step, the test
-    translations per step (step, sentence, hypothesis), and its status."""
+    """What one unlearning run measured at its full evaluations (per example and step, per
+    step, the test translations: step, sentence, hypothesis), the tests of its forget set
+    at every step (``trace``), the population members scored (``population``: the
+    evaluation sample at full evaluations, the damage sample at every step), its status."""
 
     examples: pd.DataFrame
     steps: pd.DataFrame
     translations: pd.DataFrame
     status: str
+    trace: pd.DataFrame | None = None
+    population: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -107,25 +111,59 @@ class Optimisation:
         return float(loss.item())
 
 
+SCHEDULED = "schedule"  # the trigger of a full evaluation on unlearning.eval_steps
+
+
 def unlearn(model, data: EvalData, method: Method, settings: Settings) -> Run:
-    """Run ``settings.steps`` steps of ``method``; evaluate at ``settings.eval_steps``.
+    """Run ``settings.steps`` steps of ``method``. At every step the forget set's tests are
+    traced (when ``data.tests`` is given); the full evaluation (every metric) runs at
+    ``settings.eval_steps`` and at the first step each rule counts the set as unlearnt.
 
     Returns a :class:`Run`; its status is "ok" or "diverged: ..." (the tables then hold
     every step evaluated before divergence)."""
     optimisation = Optimisation(model, data, method, settings)
-    eval_steps = sorted(set(settings.eval_steps))
-    rows, steps, translations, step0, status = [], [], [], None, "ok"
-    last_loss = float("nan")
+    eval_steps = set(settings.eval_steps)
+    rows, steps, translations, traces, population, step0, status = [], [], [], [], [], None, "ok"
+    last_loss, damage0, reached = float("nan"), None, {}
     for step in range(settings.steps + 1):
-        if step in eval_steps:
-            examples, step_metrics, step0, hypotheses = evaluate(model, data, step, step0)
-            step_metrics.update(step=step, loss=last_loss)
+        triggers = [SCHEDULED] if step in eval_steps else []
+        if data.tests is not None:
+            traced = trace(model, data, step, damage0)
+            damage0 = traced.damage_bits if damage0 is None else damage0
+            traces.append(traced.examples)
+            population.append(
+                pd.DataFrame(
+                    {"sample": "damage", "example_id": data.tests.damage_ids, "step": step, "bits": traced.damage_bits}
+                )
+            )
+            for rule, unlearnt in traced.unlearnt.items():
+                if unlearnt and rule not in reached:
+                    reached[rule] = step
+                    triggers.append(rule)
+        if triggers:
+            examples, step_metrics, step0, shared = evaluate(model, data, step, step0)
+            step_metrics.update(step=step, loss=last_loss, trigger=",".join(triggers))
             rows.append(examples)
             translations.append(
-                pd.DataFrame({"step": step, "sentence": range(len(hypotheses)), "hypothesis": hypotheses})
+                pd.DataFrame({"step": step, "sentence": range(len(shared.hypotheses)), "hypothesis": shared.hypotheses})
+            )
+            population.append(
+                pd.DataFrame(
+                    {
+                        "sample": "evaluation",
+                        "example_id": data.population_ids,
+                        "step": step,
+                        "bpt": shared.population_bpt[data.kind],
+                    }
+                )
             )
             steps.append(step_metrics)
-            log.info("step %d: %s", step, ", ".join(f"{k}={v:.3f}" for k, v in step_metrics.items() if k != "step"))
+            log.info(
+                "step %d (%s): %s",
+                step,
+                step_metrics["trigger"],
+                ", ".join(f"{k}={v:.3f}" for k, v in step_metrics.items() if isinstance(v, float)),
+            )
             if optimisation.forget_nll0 is None:
                 optimisation.forget_nll0 = torch.as_tensor(step0["forget_bits"] * core.LN2, dtype=torch.float32)
         if step == settings.steps:
@@ -140,4 +178,11 @@ def unlearn(model, data: EvalData, method: Method, settings: Settings) -> Run:
         data.timings["optimiser_s"] += time.perf_counter() - started
     signatures = {f"{m.name}_signature": m.signature() for m in corpus_scores()}
     per_step = pd.DataFrame(steps).assign(**signatures)
-    return Run(pd.concat(rows, ignore_index=True), per_step, pd.concat(translations, ignore_index=True), status)
+    return Run(
+        pd.concat(rows, ignore_index=True),
+        per_step,
+        pd.concat(translations, ignore_index=True),
+        status,
+        pd.concat(traces, ignore_index=True) if traces else None,
+        pd.concat(population, ignore_index=True) if population else None,
+    )
