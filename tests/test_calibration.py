@@ -24,18 +24,14 @@ def synthetic_table(seeds: int, n: int = 2000, seed: int = 0) -> pd.DataFrame:
 
 @pytest.mark.parametrize("mode, seeds", [("pooled", 1), ("pooled", 3), ("per_example", 5)])
 def test_false_positive_rate_is_near_alpha_on_never_trained_data(mode, seeds):
-    result = calibration.calibrate(
-        synthetic_table(seeds), "id", alpha=0.05, mode=mode, holdout=0.5, seed=1
-    )
+    result = calibration.calibrate(synthetic_table(seeds), "id", alpha=0.05, mode=mode, holdout=0.5, seed=1)
     assert result["mode"] == mode and result["n_holdout"] == 1000
     assert 0.03 <= result["fpr"] <= 0.07
     assert result["fpr_low"] <= result["fpr"] <= result["fpr_high"]
 
 
 def test_pooled_band_matches_the_known_spread():
-    result = calibration.calibrate(
-        synthetic_table(1), "id", alpha=0.05, mode="pooled", holdout=0.5, seed=1
-    )
+    result = calibration.calibrate(synthetic_table(1), "id", alpha=0.05, mode="pooled", holdout=0.5, seed=1)
     # with one seed per half the null statistic is a difference of two models: sd sqrt(2) sigma
     assert result["band_high"] == pytest.approx(1.96 * np.sqrt(2) * SIGMA, rel=0.1)
     assert result["band_low"] == pytest.approx(-1.96 * np.sqrt(2) * SIGMA, rel=0.1)

@@ -96,12 +96,8 @@ def test_stable_hash_ignores_key_order():
 
 def test_buckets_too_small_for_their_replicates_are_rejected():
     config = default_config()
-    config["forget_sets"]["replicates"] = (
-        2 * (config["id_sets"]["n_candidates"] // 6 // config["forget_sets"]["size"]) + 1
-    )
-    with pytest.raises(
-        ConfigError, match=r"'forget_sets.replicates': .* a tercile of id_sets.n_candidates in one half"
-    ):
+    config["forget_sets"]["replicates"] = 2 * (config["id_sets"]["per_level"] // 2 // config["forget_sets"]["size"]) + 1
+    with pytest.raises(ConfigError, match=r"'forget_sets.replicates': .* id_sets.per_level .*in one half"):
         validate_config(config)
 
 

@@ -43,18 +43,28 @@ def test_a_new_metric_reaches_every_table_and_the_figure(tiny_model, forget_nats
 
     unit = {"method": "gradient_ascent", "batch": "all", "forget_set": "id-difficulty-easy-r1", "seed": 1}
     labels = {"grouping": "difficulty", "bucket": "easy", "replicate": 1, "half": "A"}
-    steps = steps.assign(**unit, **labels, kind="id", status=result.status, n_indistinguishable=6, n_examples=6)
-    steps["indistinguishable_share"] = 1.0
+    steps = steps.assign(**unit, **labels, kind="id", status=result.status)
     examples = examples.assign(**unit, **labels)
-    table = units.per_unit(steps, examples, tau=0.0, alpha=0.05, fixed_step=2)
+    # no tests in this job (EvalData.tests is None): a minimal trace at the evaluated steps,
+    # every example inside the strict band (unlearnt at step 0) and none inside the specific one
+    assert result.trace is None
+    trace = examples[["example_id", "step", "target_len", "bits", "genex"]].assign(
+        **unit, **labels, kind="id", strict=True, specific=False
+    )
+    steps = units.annotate(steps, trace)
+    assert steps["n_strict"].tolist() == [6, 6, 6] and steps["n_specific"].tolist() == [0, 0, 0]
+    table = units.per_unit(steps, examples, trace, tau=0.0, alpha=0.05, fixed_step=2)
     assert table.loc[0, "forget_nats_step0"] == pytest.approx(by_step[0])
+    assert table.loc[0, "forget_nats_at_unlearning"] == pytest.approx(by_step[0])  # strict at step 0
     assert table.loc[0, "forget_nats_final"] == pytest.approx(by_step[4])
+    assert table.loc[0, "steps_strict"] == 0 and not table.loc[0, "detectable"] and table.loc[0, "censored_specific"]
     references = tiny_model.lines("test")[1][:10]
     translations = result.translations.assign(**unit)
     boot = uncertainty.uncertainty(table, translations, references, n=10, level=0.95, seed=1, max_step=4)
     metric_table = groups.metric_table(boot)
     assert "forget_nats" in set(metric_table["metric"])
-    assert "forget set loss (nats)" in "\n".join(markdown.metrics_section(metric_table, 0.95))
+    section = markdown.metrics_section(metric_table, 0.95, boot.conditional_on)
+    assert "forget set loss (nats)" in "\n".join(section)
     figures.metric_curves(steps, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -140,6 +141,7 @@ def test_figures(tiny_run):
         "exposure_by_repetition",
         "metric_curves",
         "indistinguishable_share",
+        "tests_by_step",
         "bleu_by_step",
         "tradeoff",
         "tradeoff_difficulty",
@@ -154,7 +156,10 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     from mlflow.tracking import MlflowClient
 
     steps = pd.read_parquet(tiny_run / "summary/steps.parquet")
-    assert sorted(steps["step"].unique()) == [0, 3, 6]
+    # full evaluations on the schedule, and wherever a rule of unlearnt is first met
+    scheduled_steps = steps[steps["trigger"].str.split(",").map(lambda t: "schedule" in t)]
+    assert sorted(scheduled_steps["step"].unique()) == [0, 3, 6]
+    assert steps["trigger"].str.split(",").map(set(["schedule", "strict", "specific", "tau"]).issuperset).all()
     assert steps["forget_set"].nunique() == len(FORGET_SETS) == 20  # 10 buckets x 2 replicates
     assert set(steps["method"]) == set(METHODS) and len(METHODS) == 2
     units = pd.read_parquet(tiny_run / "summary/forget_sets.parquet")
@@ -163,15 +168,24 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     assert set(units.loc[units["replicate"] == 1, "half"]) == {"A"} and set(
         units.loc[units["replicate"] == 2, "half"]
     ) == {"B"}
-    assert {"steps_calibrated", "window_end", "steps_tau", "bleu_drop", "bleu_drop_fixed", "neighbour_gap"} <= set(
-        units
-    )
+    assert {
+        "steps_strict",
+        "steps_specific",
+        "steps_tau",
+        "detectable",
+        "detectable_specific",
+        "window_end",
+        "bleu_drop",
+        "bleu_drop_fixed",
+        "neighbour_gap",
+    } <= set(units)
     groups = pd.read_parquet(tiny_run / "summary/groups.parquet")
     assert set(groups["method"]) == set(METHODS) and {"bleu_drop_low", "bleu_drop_high"} <= set(groups)
     text = (tiny_run / "summary/summary.md").read_text()
     for heading in (
         "The unlearnt models before unlearning",
         "Calibrated test",
+        "The two tests: power, damage and false positives",
         "Claims",
         "Environment",
         "RelEx as an approximation of GenEx",
@@ -187,7 +201,7 @@ def test_replicates_halves_and_two_methods_in_the_summary(tiny_run):
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.rule = 'unlearn'")
     assert len(runs) == len(FORGET_SETS) * len(METHODS)
     history = client.get_metric_history(runs[0].info.run_id, "bleu")
-    assert [m.step for m in history] == [0, 3, 6]
+    assert {0, 3, 6} <= {m.step for m in history} <= set(range(7))
     assert {r.data.params["method"] for r in runs} == set(METHODS)
     assert {r.data.params["replicate"] for r in runs} == {"1", "2"}
     assert "unlearn gradient_ascent batch-all id-difficulty-easy-r1 seed1" in {r.info.run_name for r in runs}
@@ -198,17 +212,19 @@ def test_claims_table_is_complete(tiny_run):
     expected = {"C1a", "C1b", "C2"} | {f"{c}" for c in ("C3a", "C3b", "C4")}
     assert set(claims["claim"]) == expected
     # per method: C1a, C1b for ID against OOD at each of the 2 matched levels and pooled, and C3a, C3b, C4
-    # per kind, under both rules of unlearnt; C2 at each level and pooled
-    assert len(claims) == len(METHODS) * (2 * (2 * 3 + 3 * 2) + 3)
-    c1a = claims[(claims["claim"] == "C1a") & (claims["rule"] == "calibrated")]
+    # per kind, under each of the three rules of unlearnt (strict, specific, tau); C2 at each level and pooled
+    assert len(claims) == len(METHODS) * (3 * (2 * 3 + 3 * 2) + 3)
+    assert set(claims["rule"]) == {"strict", "specific", "tau", "fixed step"}
+    c1a = claims[(claims["claim"] == "C1a") & (claims["rule"] == "strict")]
     assert c1a["repetitions"].tolist() == ["1", "8", "pooled (equal weight)"] * len(METHODS)
     assert claims[["verdict", "n_first"]].notna().all().all()
-    # the tiny study has no memorisation grouping: C3a has no forget sets, and says so
-    missing = claims["claim"] == "C3a"
-    assert (
-        claims.loc[~missing, "estimate"].notna().all()
-        and claims.loc[missing, "note"].str.contains("fewer than 2").all()
-    )
+    # a claim without an estimate says why: the tiny study has no memorisation grouping (C3a
+    # has no forget sets), and its two replicates per bucket leave some groups with fewer than
+    # two sets that had something detectable to unlearn; the fixed-step contrast uses every set
+    assert claims.loc[claims["claim"] == "C3a", "estimate"].isna().all()
+    assert claims.loc[claims["estimate"].isna(), "note"].str.contains("fewer than 2").all()
+    assert claims.loc[claims["rule"] == "fixed step", "estimate"].notna().all()
+    assert claims["left_out"].sum() > 0 and claims.loc[claims["left_out"] > 0, "note"].str.contains("left out").all()
     # the tiny models do not translate (BLEU ~0): no verdict, and the summary says why
     assert (claims["verdict"] == "not assessed").all()
     assert "do not translate well enough" in (tiny_run / "summary/claims.md").read_text()
@@ -381,3 +397,39 @@ def test_a_stage_runs_by_hand_as_snakemake_runs_it(tiny_run, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_parquet(made), expected)
     assert (tiny_run / f"logs/select_forget_set_{name}.log").exists()
+
+
+def test_specific_test_recomputed_from_the_raw_tables(tiny_run):
+    """Each unit's specific band at each traced step, rebuilt by hand from the raw tables:
+    g_0 of the kind's fit-split population members under the unit's model before unlearning
+    (scores/examples.parquet) minus the damage d_t of the sampled members at step t
+    (summary/population.parquet); every forget example's verdict follows from its statistic."""
+    from unlearn_study.analysis import calibration
+
+    settings = TINY["unlearning"]
+    alpha, holdout, seed = settings["alpha"], settings["calibration"]["holdout"], settings["calibration"]["seed"]
+    scores = pd.read_parquet(tiny_run / "scores/examples.parquet").set_index("example_id")
+    population = pd.read_parquet(tiny_run / "summary/population.parquet")
+    trace = pd.read_parquet(tiny_run / "summary/trace.parquet")
+    unit_keys = ["method", "batch", "forget_set", "seed"]
+    checked = 0
+    for key, unit in trace.groupby(unit_keys):
+        kind, half, model_seed = unit["kind"].iloc[0], unit["half"].iloc[0], key[3]
+        other = "B" if half == "A" else "A"
+        members = scores[scores["kind"] == f"{kind}_population"].reset_index()
+        fit, _ = calibration.split(members, kind, holdout, seed)
+        g0 = (fit[f"bits_{other}_seed1"] - fit[f"bits_{half}_seed{model_seed}"]) / (fit["target_len"] + 1) ** 0.5
+        sample = population[(population["sample"] == "damage")].merge(pd.DataFrame([key], columns=unit_keys))
+        at_zero = sample[sample["step"] == 0].set_index("example_id")["bits"]
+        for step, rows in unit.groupby("step"):
+            at_step = sample[sample["step"] == step].set_index("example_id")["bits"]
+            d = (at_step - at_zero[at_step.index]) / (scores.loc[at_step.index, "target_len"] + 1) ** 0.5
+            differences = g0.to_numpy()[:, None] - d.to_numpy()[None, :]
+            low, high = np.quantile(differences, [alpha / 2, 1 - alpha / 2])
+            assert rows["specific_low"].to_numpy() == pytest.approx(low) and rows["specific_high"].to_numpy() == (
+                pytest.approx(high)
+            ), (key, step)
+            statistic = rows["genex"] / (rows["target_len"] + 1) ** 0.5
+            assert (rows["specific"] == statistic.between(low, high)).all(), (key, step)
+            checked += 1
+    assert checked == trace.groupby([*unit_keys, "step"]).ngroups and trace["step"].max() > 0

@@ -53,6 +53,7 @@ def eval_data(model, tiny_model) -> evaluation.EvalData:
         forget=forget,
         forget_pairs=forget_pairs,
         population=encode(valid_src, valid_tgt),
+        population_ids=[f"v{i}" for i in range(len(valid_src))],
         neighbours=neighbours,
         neighbour_pairs=encode([train_src[10], valid_src[0]], [train_tgt[10], valid_tgt[0]]),
         neighbour_ids=["t10", "v0"],

@@ -3,16 +3,21 @@
 A *unit* is one unlearning run: a forget set (a replicate of its bucket) unlearnt by one
 method at one batch size from one seed of its half's model. Per unit (:func:`per_unit`):
 
-- the calibrated test: ``n_indistinguishable``/``indistinguishable_share`` per step
-  (:func:`annotate`); ``steps_calibrated``: the first evaluated step at which the set
-  counts as unlearnt (at least ``calibration.unlearnt_count`` of its examples
-  indistinguishable from never trained), ``window_end`` the last step of the run of steps
-  it stays so, ``stays_unlearnt`` whether that run lasts to the end;
+- the two calibrated tests (:func:`annotate`, from the job's trace of every step): per
+  step ``n_strict``/``strict_share`` and ``n_specific``/``specific_share``, the forget
+  examples inside the strict band (never trained, never damaged) and inside the specific
+  band (never-trained members under the same model at the same step);
+  ``steps_strict``/``steps_specific``: the first step at which the set counts as unlearnt
+  by that test (at least ``calibration.unlearnt_count`` of its examples inside),
+  ``window_end`` the last step of the strict run of steps it stays so, ``stays_unlearnt``
+  whether that run lasts to the end; ``detectable*``: False when the set already counts as
+  unlearnt at step 0 (nothing the test can see to unlearn);
 - the tau rule: ``steps_tau``, the first step with mean GenEx <= tau; ``reached``, the
   share of examples whose own GenEx got there;
-- ``unlearn_step``: the step the costs are read at: ``steps_calibrated``, or the last
-  evaluated step when the set is never unlearnt (``censored``); ``unlearn_step_tau`` and
-  ``censored_tau`` the same by the tau rule (every ``*_tau`` column is read there);
+- ``unlearn_step``: the step the costs are read at: ``steps_strict``, or the last
+  evaluated step when the set is never unlearnt (``censored``); ``unlearn_step_specific``
+  and ``unlearn_step_tau`` (with ``censored_*``) the same by the other rules, every
+  ``*_specific``/``*_tau`` column being read there;
 - ``bleu_drop``/``chrf_drop``: step-0 score minus the score at ``unlearn_step``;
   ``bleu_drop_fixed``: the same at ``claims.fixed_step``; ``*_final`` at the last step;
 - ``neighbour_gap``: at ``unlearn_step``, the change of bits/token of trained neighbours
