@@ -85,6 +85,9 @@ TESTS = {
 # only their speed, is a resource.
 GENERATION = {k: UNLEARNING["generation"][k] for k in ("beam", "max_len_a", "max_len_b")}
 GENERATION_TOKENS = UNLEARNING["generation"]["max_tokens"]
+# Batch budgets of scoring and translation change results by float rounding only: resources,
+# not params (editing them reruns nothing; tests/test_scoring.py and test_unlearning.py bound it).
+SCORING_TOKENS = config["scoring"]["max_tokens"]
 # Extraction is greedy whatever the beam: only the length caps decide its hypotheses.
 EXTRACTION = {k: GENERATION[k] for k in ("max_len_a", "max_len_b")}
 

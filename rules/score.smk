@@ -44,8 +44,8 @@ rule score_model:
     resources:
         gpu=GPU,
         generation_tokens=GENERATION_TOKENS,
+        scoring_tokens=SCORING_TOKENS,
     params:
-        max_tokens=config["scoring"]["max_tokens"],
         generation=EXTRACTION,
         code=code("score_model.py"),
     script:

@@ -24,13 +24,13 @@ rule base_evaluation:
     resources:
         gpu=GPU,
         generation_tokens=GENERATION_TOKENS,
+        scoring_tokens=SCORING_TOKENS,
     params:
         kinds=config["forget_sets"]["kinds"],
         retain_sample=UNLEARNING["retain_sample"],
         population_sample=UNLEARNING["population_sample"],
         seed=UNLEARNING["seed"],
         generation=GENERATION,
-        max_tokens=config["scoring"]["max_tokens"],
         code=code("base_evaluation.py"),
     script:
         "../workflow_scripts/base_evaluation.py"
@@ -63,6 +63,7 @@ rule unlearn:
     resources:
         gpu=GPU,
         generation_tokens=GENERATION_TOKENS,
+        scoring_tokens=SCORING_TOKENS,
     params:
         method_args=method_args,
         settings=OPTIMISATION,
@@ -73,7 +74,6 @@ rule unlearn:
         population_sample=UNLEARNING["population_sample"],
         seed=UNLEARNING["seed"],
         generation=GENERATION,
-        max_tokens=config["scoring"]["max_tokens"],
         code=lambda wc: code("unlearn.py", methods.module_of(wc.method), *METRIC_MODULES),
     script:
         "../workflow_scripts/unlearn.py"
@@ -91,6 +91,7 @@ rule summarise:
         power=rules.calibrate.output.power,
         training=of_models(P.training, UNLEARNT_MODELS),
         base=of_models(P.base_evaluation, UNLEARNT_MODELS),
+        scores=of_models(P.scores, MODELS),
         test=rules.prepare_corpus.output.test,
     output:
         steps=P.summary_steps,

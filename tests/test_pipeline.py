@@ -331,10 +331,12 @@ def test_unlearning_change_reruns_only_unlearning(tiny_run):
     assert rules == {"base_evaluation", "unlearn", "summarise", "all"}
 
 
-def test_batch_budget_change_rescores_but_keeps_pool_and_models(tiny_run):
-    rules = {rule for rule, _ in scheduled(tiny_run, {"scoring": {"max_tokens": 999}})}
-    assert "score_model" in rules and "base_evaluation" in rules
-    assert not rules & {"example_pool", "train_model", "binarize"}
+def test_batch_budgets_are_resources_and_rerun_nothing(tiny_run):
+    """Scoring and translation batch budgets change results by float rounding only
+    (tests/test_unlearning.py bounds it): editing them, as config/cluster.yaml does for
+    GPUs, schedules no job."""
+    edit = {"scoring": {"max_tokens": 999}, "unlearning": {"generation": {"max_tokens": 999}}}
+    assert scheduled(tiny_run, edit) == set()
 
 
 @pytest.fixture
@@ -433,3 +435,32 @@ def test_specific_test_recomputed_from_the_raw_tables(tiny_run):
             assert (rows["specific"] == statistic.between(low, high)).all(), (key, step)
             checked += 1
     assert checked == trace.groupby([*unit_keys, "step"]).ngroups and trace["step"].max() > 0
+
+
+def test_the_summary_refuses_units_from_another_device(tiny_run, tmp_path):
+    """One unit's tables say it ran on a GPU: the summary stops before any work, naming the
+    unit and both devices, and writes nothing (its outputs keep their contents)."""
+    name = FORGET_SETS[0]
+    steps = tiny_run / f"unlearning/{METHODS[0]}/batch-all/{name}/seed1/steps.parquet"
+    original, stat = steps.read_bytes(), steps.stat()
+    summary = (tiny_run / "summary/claims.parquet").read_bytes()
+    pd.read_parquet(steps).assign(device="cuda: NVIDIA H100 80GB HBM3").to_parquet(steps)
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"results_dir": str(tiny_run)}))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    try:
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "workflow_scripts/summarise.py"), "--configfile", "config/tiny.yaml", override],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        steps.write_bytes(original)
+        os.utime(steps, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run.returncode != 0
+    assert "MixedDevices" in run.stderr and f"unlearn {METHODS[0]} all {name} 1" in run.stderr
+    assert "cuda: NVIDIA H100 80GB HBM3 (float32)" in run.stderr and "cpu (float32)" in run.stderr
+    assert (tiny_run / "summary/claims.parquet").read_bytes() == summary

@@ -28,7 +28,7 @@ with job(snakemake) as run:
     timings = {"generation_s": 0.0, "scoring_s": 0.0}
 
     def encoded(name):
-        return evaluation.encode(model, evaluated[name][0], p.max_tokens)
+        return evaluation.encode(model, evaluated[name][0], snakemake.resources.scoring_tokens)
 
     result = evaluation.model_evaluation(
         model,
@@ -39,7 +39,8 @@ with job(snakemake) as run:
         Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
         timings,
     )
-    evaluation.write_base_evaluation(result, evaluated, snakemake.output[0])
+    evaluation.write_base_evaluation(result, evaluated, snakemake.output[0], model.computed_on())
+    run.set_tags(model.computed_on())
     run.log_metrics(
         {
             "test_bpt": float(np.mean(result.test_bpt)),

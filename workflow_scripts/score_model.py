@@ -19,7 +19,11 @@ with job(snakemake) as run:
     pool = pd.read_parquet(snakemake.input.pool)
     model = scoring.load_model(snakemake.input.checkpoint, snakemake.input.data, device=device(snakemake))
     encoded = scoring.encode_pairs(
-        model.src_dict, model.tgt_dict, pool["src_pieces"], pool["tgt_pieces"], max_tokens=p.max_tokens
+        model.src_dict,
+        model.tgt_dict,
+        pool["src_pieces"],
+        pool["tgt_pieces"],
+        max_tokens=snakemake.resources.scoring_tokens,
     )
     bits = scoring.score(model, encoded)
     candidates = pool[pool["kind"].isin(kinds.KINDS)]
@@ -33,8 +37,12 @@ with job(snakemake) as run:
     extracted = np.full(len(pool), np.nan)
     extracted[pool.index.get_indexer(candidates.index)] = core.exact_match(hypotheses, candidates["tgt"].tolist())
     write_parquet(
-        pd.DataFrame({"example_id": pool["example_id"], "bits": bits, "extracted": extracted}), snakemake.output[0]
+        pd.DataFrame({"example_id": pool["example_id"], "bits": bits, "extracted": extracted}).assign(
+            **model.computed_on()
+        ),
+        snakemake.output[0],
     )
+    run.set_tags(model.computed_on())
     run.log_metrics(
         {
             "mean_bits_per_token": float(np.mean(core.bits_per_token(bits, encoded.target_lengths))),

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from unlearn_study.analysis import calibration, claims, groups, uncertainty, units
-from unlearn_study.infra import tracking
+from unlearn_study.infra import devices, tracking
 from unlearn_study.infra.io import atomic_path, read_json, write_parquet
 from unlearn_study.infra.stage import job, results_dir, snakemake_object
 from unlearn_study.reporting import figures, markdown
@@ -17,13 +17,22 @@ with job(snakemake) as run:
     def gathered(paths):
         return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
 
+    steps_by_unit = gathered(inputs.steps)
+    devices.check_one_device(
+        {
+            **{"unlearn " + " ".join(map(str, key)): unit for key, unit in steps_by_unit.groupby(units.UNIT)},
+            **{f"scores {path}": pd.read_parquet(path, columns=devices.COLUMNS) for path in inputs.scores},
+            **{f"base evaluation {path}": pd.read_parquet(path, columns=devices.COLUMNS) for path in inputs.base},
+        },
+        allow_mixed=settings["allow_mixed_devices"],
+    )
     calibrations = pd.read_parquet(inputs.calibration)
     power = pd.read_parquet(inputs.power)
     example_table = pd.read_parquet(inputs.table)
     trace, population = gathered(inputs.trace), gathered(inputs.population)
     unlearnt_examples = gathered(inputs.examples)
     damage = units.population_damage(population, example_table, calibrations, trace, p.holdout, p.calibration_seed)
-    steps = units.annotate(gathered(inputs.steps), trace).merge(damage, on=[*units.UNIT, "step"], how="left")
+    steps = units.annotate(steps_by_unit, trace).merge(damage, on=[*units.UNIT, "step"], how="left")
     unit_table = units.per_unit(
         steps, unlearnt_examples, trace, tau=p.tau, alpha=p.alpha, fixed_step=settings["fixed_step"]
     )
@@ -77,7 +86,14 @@ with job(snakemake) as run:
                 markdown.metrics_section(metric_table, settings["level"], boot.conditional_on),
                 markdown.units_section(unit_table, steps["bleu_signature"].iloc[0]),
                 markdown.agreement_section(agree),
-                markdown.environment_section(tracking.environment()),
+                markdown.environment_section(
+                    {
+                        **tracking.environment(),
+                        "results computed on": ", ".join(
+                            sorted(set(steps_by_unit["device"] + " (" + steps_by_unit["dtype"] + ")"))
+                        ),
+                    }
+                ),
             )
         )
     n_examples = int(unit_table["n_examples"].max())

@@ -23,4 +23,5 @@ with job(snakemake) as run:
     for record in summary["epochs"]:
         run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=int(record["epoch"]))
     run.log_params({"stopped_by": summary["stopped_by"], "best_epoch": summary["best_epoch"]})
+    run.set_tags({"device": summary["device"], "dtype": summary["dtype"]})
     run.log_artifact(output.training)

@@ -34,7 +34,14 @@ with job(snakemake, run_name=run_name) as run:
     table = pd.read_parquet(inputs.table)
     strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[described.kind].to_dict()
     tests = evaluation.tests(
-        model, table, described.kind, described.half, int(wildcards.seed), strict, p.tests, p.max_tokens
+        model,
+        table,
+        described.kind,
+        described.half,
+        int(wildcards.seed),
+        strict,
+        p.tests,
+        snakemake.resources.scoring_tokens,
     )
     data = evaluation.job_data(
         model,
@@ -49,7 +56,7 @@ with job(snakemake, run_name=run_name) as run:
         population_size=p.population_sample,
         seed=p.seed,
         needs_retain=method.needs_retain,
-        max_tokens=p.max_tokens,
+        max_tokens=snakemake.resources.scoring_tokens,
         generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
         base_path=inputs.base,
         tests=tests,
@@ -58,16 +65,20 @@ with job(snakemake, run_name=run_name) as run:
         **p.settings, batch_size=p.batch_size, retain_batch_size=p.retain_batch_size, seed=p.seed
     )
     result = unlearning.unlearn(model, data, method, settings)
+    computed_on = model.computed_on()  # on every table: the summary refuses to mix devices
     unit = {k: labels[k] for k in ("forget_set", "method", "batch", "seed", "grouping", "bucket", "replicate", "half")}
-    write_parquet(result.examples.assign(**unit), output.examples)
-    write_parquet(result.steps.assign(**unit, kind=described.kind, status=result.status), output.steps)
+    write_parquet(result.examples.assign(**unit, **computed_on), output.examples)
+    write_parquet(result.steps.assign(**unit, kind=described.kind, status=result.status, **computed_on), output.steps)
     write_parquet(
-        result.translations.assign(**{k: labels[k] for k in ("forget_set", "method", "batch", "seed")}),
+        result.translations.assign(**{k: labels[k] for k in ("forget_set", "method", "batch", "seed")}, **computed_on),
         output.translations,
     )
-    write_parquet(result.trace.assign(**unit, kind=described.kind), output.trace)
-    write_parquet(result.population.assign(**unit, kind=described.kind), output.population)
-    write_json({"status": result.status, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status)
+    write_parquet(result.trace.assign(**unit, kind=described.kind, **computed_on), output.trace)
+    write_parquet(result.population.assign(**unit, kind=described.kind, **computed_on), output.population)
+    write_json(
+        {"status": result.status, **computed_on, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status
+    )
+    run.set_tags(computed_on)
     columns = [m.column for m in metrics.REGISTRY.values()] + ["loss"]
     for row in result.steps.to_dict("records"):
         run.log_metrics({k: row[k] for k in columns if k in row}, step=int(row["step"]))

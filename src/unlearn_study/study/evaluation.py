@@ -137,8 +137,9 @@ def encode(model, df: pd.DataFrame, max_tokens: int) -> scoring.EncodedPairs:
     )
 
 
-def write_base_evaluation(result: ModelEvaluation, evaluated: dict, path) -> None:
-    """One row per evaluated row: part, id, bits/token, and the hypothesis for test rows."""
+def write_base_evaluation(result: ModelEvaluation, evaluated: dict, path, computed_on: dict) -> None:
+    """One row per evaluated row: part, id, bits/token, and the hypothesis for test rows;
+    ``computed_on``: the model's device and dtype, on every row."""
     values = {
         **{f"population_{k}": v for k, v in result.population_bpt.items()},
         "test": result.test_bpt,
@@ -153,7 +154,7 @@ def write_base_evaluation(result: ModelEvaluation, evaluated: dict, path) -> Non
     )
     table["hypothesis"] = None
     table.loc[table["part"] == "test", "hypothesis"] = result.hypotheses
-    write_parquet(table, path)
+    write_parquet(table.assign(**computed_on), path)
 
 
 def read_base_evaluation(path, evaluated: dict, kind: str) -> ModelEvaluation:

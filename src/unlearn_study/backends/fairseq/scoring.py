@@ -45,6 +45,12 @@ class LoadedModel:
     cfg: object  # omegaconf config stored in the checkpoint
     device: torch.device
 
+    def computed_on(self) -> dict:
+        """Where and in what precision this model computes: recorded beside every result
+        (bit-identity holds on one device only; the summary refuses to mix devices)."""
+        name = "cpu" if self.device.type == "cpu" else f"{self.device.type}: {torch.cuda.get_device_name(self.device)}"
+        return {"device": name, "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch.")}
+
 
 def load_model(checkpoint_path, data_dir, device="cpu") -> LoadedModel:
     """Load one fairseq checkpoint; ``data_dir`` is the binarized dir holding the dicts."""

@@ -117,6 +117,8 @@ def train(
         "best_epoch": best.get("epoch"),
         "best_valid_loss": best.get("valid_loss"),
         "epochs": epochs,
+        "device": device,
+        "dtype": "float32",  # fairseq-train without --fp16/--bf16
     }
     with atomic_path(checkpoint_out) as tmp:
         shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)
