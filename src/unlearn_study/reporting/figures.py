@@ -391,6 +391,13 @@ VERDICT_COLOURS = {
 }
 
 
+def _inserted(repetitions: str) -> str:
+    """A claim row's insertion level, for its label: nothing for a claim over all levels."""
+    if repetitions == "all":
+        return ""
+    return ", levels pooled" if repetitions.startswith("pooled") else f", {repetitions}x inserted"
+
+
 def claims_forest(claims: pd.DataFrame, path) -> None:
     """One row per claim contrast: estimate and interval, coloured by verdict, one panel
     per unit of measurement; the side of 0 that the paper claims is shaded."""
@@ -418,13 +425,14 @@ def claims_forest(claims: pd.DataFrame, path) -> None:
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlim(-span, span)
         labels = [
-            f"{r.claim} {r.method} {r.kind} ({r.rule}): {r.statistic.rsplit(', ', 1)[-1]}" for r in rows.itertuples()
+            f"{r.claim} {r.method} {r.kind}{_inserted(r.repetitions)} ({r.rule}): {r.statistic.rsplit(', ', 1)[-1]}"
+            for r in rows.itertuples()
         ]
         ax.set_yticks(range(len(rows)), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(unit, fontsize=8)
     handles = [plt.Line2D([], [], color=c, lw=2.5, label=v) for v, c in VERDICT_COLOURS.items()]
     handles.append(plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="the claimed side of 0"))
-    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right", bbox_to_anchor=(1, 1.6), ncol=5, frameon=False)
-    fig.suptitle(f"The paper's claims against this study: estimates and {LEVEL:.0%} intervals")
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False)
+    axes[0, 0].set_title(f"The paper's claims against this study: estimates and {LEVEL:.0%} intervals", pad=24)
     _save(fig, path)
