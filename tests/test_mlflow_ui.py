@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch  # noqa: F401  (the environment describes torch where a process uses it, as every model job does)
 from conftest import FORGET_SETS, METHODS
 
 from unlearn_study.infra import tracking
@@ -184,10 +185,13 @@ def test_ui_serves_the_study_view_unlearning_runs_and_step_histories(ui):
     # the requests the charts send: one history per run and metric, and the bulk form
     ids = [r["info"]["run_id"] for r in runs]
     for metric in ("genex_mean", "bleu"):
+        # full evaluations: the schedule (0, 3, 6), plus the first step each rule of unlearnt is met
         history = _get(ui, "metrics/get-history", run_uuid=ids[0], metric_key=metric)["metrics"]
-        assert [m["step"] for m in history] == [0, 3, 6]
+        first = [m["step"] for m in history]
+        assert first == sorted(set(first)) and {0, 3, 6} <= set(first) <= set(range(7))
         bulk = _get(ui, "metrics/get-history-bulk-interval", run_ids=ids, metric_key=metric, max_results=320)
         steps = {}
         for m in bulk["metrics"]:
             steps.setdefault(m["run_id"], []).append(m["step"])
-        assert steps == {i: [0, 3, 6] for i in ids}
+        assert set(steps) == set(ids) and steps[ids[0]] == first
+        assert all({0, 3, 6} <= set(s) <= set(range(7)) for s in steps.values())

@@ -366,15 +366,19 @@ def job_run(
 
 
 def log_claims(results_dir: str, claims) -> None:
-    """The claims table's verdicts (tags ``claim.<claim>.<method>.batch_<batch>.<kind>.<rule>``) and estimates
-    and intervals (metrics) on this invocation's run, where a researcher compares studies."""
+    """The claims table's verdicts (tags ``claim.<claim>.<method>.batch_<batch>.<kind>[.x<r>|.pooled].<rule>``,
+    the insertion level for rows read at one; ``<key>.holm`` the Holm-adjusted verdict) and estimates and
+    intervals (metrics) on this invocation's run, where a researcher compares studies."""
     path = Path(results_dir) / PARENT_RUN_FILE
     if not path.exists():
         return
     run = JobRun(_client(tracking_uri(results_dir)), path.read_text().strip())
     for r in claims.itertuples():
-        key = f"claim.{r.claim}.{r.method}.batch_{r.batch}.{r.kind.replace(' ', '_')}.{r.rule.replace(' ', '_')}"
-        run.set_tags({key: r.verdict})
+        level = (
+            "" if r.repetitions == "all" else ".pooled" if r.repetitions.startswith("pooled") else f".x{r.repetitions}"
+        )
+        key = f"claim.{r.claim}.{r.method}.batch_{r.batch}.{r.kind.replace(' ', '_')}{level}.{r.rule.replace(' ', '_')}"
+        run.set_tags({key: r.verdict, f"{key}.holm": r.verdict_holm})
         run.log_metrics(
             {f"{key}.{k}": getattr(r, k) for k in ("estimate", "low", "high") if math.isfinite(getattr(r, k))}
         )
