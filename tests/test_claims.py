@@ -89,47 +89,14 @@ def test_a_group_of_one_unit_is_inconclusive():
     assert c3a["verdict"] == "inconclusive" and "fewer than 2" in c3a["note"]
 
 
-def test_id_and_ood_are_compared_at_matched_levels_and_pooled_with_equal_weight():
-    """C1a per repetition level and pooled: the mean of the levels' differences, each level
-    weighing the same whatever its number of sets."""
-    rows = []
-    steps = {("ood", "1"): [10, 12], ("id", "1"): [2, 4], ("ood", "4"): [30, 30, 30, 30], ("id", "4"): [5, 7]}
-    for (kind, level), values in steps.items():
-        for value in values:
-            rows.append(
-                {
-                    "method": "gradient_ascent",
-                    "batch": "all",
-                    "kind": kind,
-                    "grouping": "repetition",
-                    "bucket": level,
-                    "censored": False,
-                    "unlearn_step": float(value),
-                    "bleu_drop": 1.0,
-                    "bleu_drop_fixed": 1.0,
-                    "neighbour_gap": 0.0,
-                }
-            )
-    table = claims.table(boot(every_rule(pd.DataFrame(rows))), min_base_bleu=5.0, base_bleu=10.0)
-    c1a = table[(table["claim"] == "C1a") & (table["rule"] == "strict")].set_index("repetitions")
-    assert list(c1a.index) == ["1", "4", claims.POOLED]
-    assert c1a.loc["1", "estimate"] == 11 - 3 and c1a.loc["4", "estimate"] == 30 - 6
-    assert c1a.loc[claims.POOLED, "estimate"] == ((11 + 30) / 2) - ((3 + 6) / 2)  # not (11*2+30*4)/6 - ...
-    assert (c1a["n_first"].tolist(), c1a["n_second"].tolist()) == ([2, 4, 6], [2, 2, 4])
-    assert c1a["left_out"].tolist() == [0, 0, 0]
+# Steps to unlearn of repetition-grouping sets, in table order: (kind, level) -> one value per set.
+LEVEL_STEPS = {("ood", "1"): [10, 12], ("id", "1"): [2, 4], ("ood", "4"): [30, 30, 30, 30], ("id", "4"): [5, 7]}
 
 
-def test_a_set_already_unlearnt_at_step_0_by_a_rule_is_left_out_of_that_rule_only():
-    """One OOD set of level 4 (steps 30, like the others) is strict-unlearnt at step 0: the
-    strict rows of level 4 and of the pooled contrast leave it out and count it; level 1
-    and the other rules keep every set."""
-    rows = []
-    for kind, level, value in (
-        [("ood", "1", 10), ("ood", "1", 12), ("id", "1", 2), ("id", "1", 4)]
-        + [("ood", "4", 30)] * 4
-        + [("id", "4", 5), ("id", "4", 7)]
-    ):
-        rows.append(
+def repetition_units(level_steps: dict) -> pd.DataFrame:
+    """Units of the repetition grouping, one per value, every cost 1.0 (only steps differ)."""
+    return pd.DataFrame(
+        [
             {
                 "method": "gradient_ascent",
                 "batch": "all",
@@ -142,8 +109,29 @@ def test_a_set_already_unlearnt_at_step_0_by_a_rule_is_left_out_of_that_rule_onl
                 "bleu_drop_fixed": 1.0,
                 "neighbour_gap": 0.0,
             }
-        )
-    units = every_rule(pd.DataFrame(rows))
+            for (kind, level), values in level_steps.items()
+            for value in values
+        ]
+    )
+
+
+def test_id_and_ood_are_compared_at_matched_levels_and_pooled_with_equal_weight():
+    """C1a per repetition level and pooled: the mean of the levels' differences, each level
+    weighing the same whatever its number of sets."""
+    table = claims.table(boot(every_rule(repetition_units(LEVEL_STEPS))), min_base_bleu=5.0, base_bleu=10.0)
+    c1a = table[(table["claim"] == "C1a") & (table["rule"] == "strict")].set_index("repetitions")
+    assert list(c1a.index) == ["1", "4", claims.POOLED]
+    assert c1a.loc["1", "estimate"] == 11 - 3 and c1a.loc["4", "estimate"] == 30 - 6
+    assert c1a.loc[claims.POOLED, "estimate"] == ((11 + 30) / 2) - ((3 + 6) / 2)  # not (11*2+30*4)/6 - ...
+    assert (c1a["n_first"].tolist(), c1a["n_second"].tolist()) == ([2, 4, 6], [2, 2, 4])
+    assert c1a["left_out"].tolist() == [0, 0, 0]
+
+
+def test_a_set_already_unlearnt_at_step_0_by_a_rule_is_left_out_of_that_rule_only():
+    """One OOD set of level 4 (steps 30, like the others) is strict-unlearnt at step 0: the
+    strict rows of level 4 and of the pooled contrast leave it out and count it; level 1
+    and the other rules keep every set."""
+    units = every_rule(repetition_units(LEVEL_STEPS))
     units.loc[4, "detectable"] = False  # the first OOD set of level 4
     table = claims.table(boot(units), min_base_bleu=5.0, base_bleu=10.0)
     strict = table[(table["claim"] == "C1a") & (table["rule"] == "strict")].set_index("repetitions")

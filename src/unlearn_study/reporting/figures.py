@@ -337,7 +337,7 @@ def neighbour_effect(steps: pd.DataFrame, path) -> None:
 
 
 def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) -> None:
-    """Per bucket: calibrated steps to unlearn and the BLEU drop at that step; points are
+    """Per bucket: steps to unlearn by the strict test and the BLEU drop at that step; points are
     units (ringed: never unlearnt, read at the last step), squares the bucket mean with
     its interval."""
     buckets = groups[groups["bucket"] != "all"]
@@ -351,7 +351,7 @@ def steps_to_unlearn_by_bucket(groups: pd.DataFrame, units: pd.DataFrame, path) 
     unit_runs = _run_labels(units)
     for method, of_method, axes in rows:
         for ax, quantity, ylabel in (
-            (axes[0], "unlearn_step", "steps to unlearn (calibrated)"),
+            (axes[0], "unlearn_step", "steps to unlearn (strict test)"),
             (axes[1], "bleu_drop", "BLEU drop at the unlearning step"),
         ):
             for i, r in enumerate(of_method.itertuples()):
