@@ -2,6 +2,7 @@
 schedule the job counts their headers state, paper.yaml's model has the size it states,
 and paper.yaml in miniature runs through the whole pipeline."""
 
+import os
 import re
 import subprocess
 import sys
@@ -53,6 +54,37 @@ def test_cluster_config_dry_run_has_the_stated_jobs(tmp_path):
     assert dry_run_total("config/cluster.yaml", overlay) == stated("cluster.yaml", r"([\d,]+) in all")
 
 
+def test_cluster_config_through_the_slurm_profile_submits_the_stated_group_jobs(tmp_path):
+    """profiles/slurm groups the small jobs: the dry run lists group jobs of at most the
+    group size (24 by default) and, with the jobs outside groups, the stated number of
+    SLURM submissions, with every job of the study still scheduled."""
+    overlay = tmp_path / "results.yaml"
+    overlay.write_text(yaml.safe_dump({"results_dir": str(tmp_path)}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UNLEARN_SLURM_", "SLURM_", "MLFLOW_"))}
+    run = subprocess.run(
+        [SNAKEMAKE, "-n", "--workflow-profile", "profiles/slurm", "--configfile", "config/cluster.yaml", str(overlay)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-2000:]
+    # a group job's line, then its jobs indented; the other jobs unindented
+    sections = re.split(r"^\[[^\]\n]*\] Group job (\w+) \(jobs in lexicogr\. order\):$", log, flags=re.M)
+    groups = [
+        (name, re.findall(r"^    rule (\w+):$", body, re.M)) for name, body in zip(sections[1::2], sections[2::2])
+    ]
+    single = [rule for rule, body in re.findall(r"^rule (\w+):\n((?:    .*\n)*)", log, re.M) if "    output: " in body]
+    grouped = [rule for _, rules in groups for rule in rules]
+    assert len(grouped) + len(single) + 1 == stated("cluster.yaml", r"([\d,]+) in all")  # + rule all
+    assert len(groups) + len(single) == stated("cluster.yaml", r"([\d,]+) submissions")
+    assert {"unlearn", "select_forget_set"} <= set(grouped) and not {"unlearn", "select_forget_set"} & set(single)
+    sizes = {name: max(len(rules) for n, rules in groups if n == name) for name, _ in groups}
+    assert sizes["unlearn"] == sizes["forget_sets"] == 24
+
+
 def test_paper_config_is_the_authors_design_and_schedules_the_stated_jobs(tmp_path):
     overlay = placeholder_corpus(tmp_path)
     config = load_config(ROOT / "config" / "paper.yaml", overlay)
@@ -82,7 +114,7 @@ def test_the_paper_preset_in_miniature_runs_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         timeout=1800,
-        env={k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"},
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     units = pd.read_parquet(results / "summary/forget_sets.parquet")
