@@ -136,6 +136,7 @@ class SlurmCluster:
         self.node = ""
         self.cpus = 0
         self.memory_mb = 0
+        self.threads_per_core = 1
 
     @staticmethod
     def check_available() -> None:
@@ -193,6 +194,7 @@ class SlurmCluster:
         node_line = next(line for line in out.splitlines() if line.startswith("NodeName="))
         fields = dict(f.split("=", 1) for f in node_line.split())
         self.cpus, self.memory_mb = int(fields["CPUs"]), int(fields["RealMemory"])
+        self.threads_per_core = int(fields.get("ThreadsPerCore", 1))  # CR_Core allocates whole cores
         hardware = " ".join(f"{k}={v}" for k, v in fields.items() if k != "NodeName")
         return fields["NodeName"], hardware
 

@@ -5,7 +5,7 @@ server test's subject and the reference that the SLURM run must reproduce table 
 table.
 
     .venv/bin/pytest -q -m server        # about 8 minutes on 2 cores
-    .venv/bin/pytest -q -m slurm         # also the server and the local run: about 21
+    .venv/bin/pytest -q -m slurm         # also the server and the local run: about 8
 
 The SLURM tests need root and `apt-get install --no-install-recommends slurmctld
 slurmd slurm-client munge`; elsewhere they skip (UNLEARN_REQUIRE_CLUSTER_TESTS=1, set
@@ -32,6 +32,7 @@ from local_cluster import MlflowServer, SlurmCluster
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 PROFILE = "profiles/slurm"
+GROUP_SIZE = 4  # UNLEARN_SLURM_GROUP_SIZE of the SLURM run
 # Result tables that may differ between two correct runs (timings, absolute paths),
 # as globs relative to the results directory. None today: benchmarks are .tsv.
 VOLATILE_TABLES: tuple[str, ...] = ()
@@ -39,11 +40,14 @@ VOLATILE_TABLES: tuple[str, ...] = ()
 
 @dataclass
 class Job:
+    jobid: str  # Snakemake's, in this run
     rule: str
     wildcards: tuple[str, ...]
     local: bool  # "localrule": run by the main Snakemake process itself
     outputs: list[str] = field(default_factory=list)
     resources: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
+    group: int | None = None  # index into Run.groups: the group job it was submitted in
     slurm_id: str | None = None
     slurm_log: str | None = None
 
@@ -53,39 +57,88 @@ class Job:
 
 
 @dataclass
+class Submission:
+    """One `sbatch`: a job, or a group job (several jobs in one SLURM job)."""
+
+    snakemake_id: str  # a job's id, or a group job's uuid
+    slurm_id: str
+    slurm_log: str
+
+
+@dataclass
 class Run:
     results: Path
     log: str
     jobs: list[Job]
     parent_run_id: str
     wall_s: float
+    groups: list[list[Job]] = field(default_factory=list)  # one per "Group job" of the log
+    submissions: list[Submission] = field(default_factory=list)
+    override: Path | None = None  # the config file over config/tiny.yaml
+    env: dict = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # Snakemake's options after the config files
 
 
-def parse_jobs(log: str) -> list[Job]:
-    """The jobs of one Snakemake run, from its log: one block per job, starting with
-    `rule NAME:` (submitted to an executor) or `localrule NAME:`."""
+def parse_jobs(log: str) -> tuple[list[Job], list[list[Job]]]:
+    """The jobs of one Snakemake run and its group jobs, from its log: one block per job,
+    starting with `rule NAME:` (submitted to an executor) or `localrule NAME:`; the jobs
+    of a group job follow its `Group job NAME (jobs in lexicogr. order):` line, indented."""
     jobs: dict[str, Job] = {}
-    blocks = re.split(r"^(?=(?:local)?rule \w+:$)", log, flags=re.M)
+    groups: list[list[Job]] = []
+    blocks = re.split(r"^(?=[ \t]*(?:local)?rule \w+:$|\[[^\]\n]*\] Group job )", log, flags=re.M)
+    group = None
     for block in blocks[1:]:
-        head = re.match(r"(local)?rule (\w+):", block)
+        if block.startswith("["):  # a group job's first line
+            groups.append([])
+            group = len(groups) - 1
+            continue
+        head = re.match(r"([ \t]*)(local)?rule (\w+):", block)
+        if not head.group(1):
+            group = None  # an unindented job: outside any group
         jobid = re.search(r"^\s+jobid: (\d+)$", block, re.M)
         if not jobid:
             continue
         wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
         outputs = re.search(r"^\s+output: (.*)$", block, re.M)
         resources = re.search(r"^\s+resources: (.*)$", block, re.M)
-        jobs[jobid.group(1)] = Job(
-            rule=head.group(2),
-            local=bool(head.group(1)),
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        job = jobs[jobid.group(1)] = Job(
+            jobid=jobid.group(1),
+            rule=head.group(3),
+            local=bool(head.group(2)),
             wildcards=tuple(sorted(w.strip() for w in wildcards.group(1).split(","))) if wildcards else (),
             outputs=outputs.group(1).split(", ") if outputs else [],
             resources=dict(r.split("=", 1) for r in resources.group(1).split(", ")) if resources else {},
+            threads=int(threads.group(1)) if threads else 1,
+            group=group,
         )
-    for sm_id, slurm_id, slurm_log in re.findall(
-        r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.$", log, re.M
-    ):
-        jobs[sm_id].slurm_id, jobs[sm_id].slurm_log = slurm_id, slurm_log
-    return list(jobs.values())
+        if group is not None:
+            groups[group].append(job)
+    return list(jobs.values()), groups
+
+
+def parse_submissions(log: str) -> list[Submission]:
+    """Every sbatch of the run: the plugin logs one line per job or group job submitted."""
+    return [
+        Submission(*found)
+        for found in re.findall(r"^Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.$", log, re.M)
+    ]
+
+
+def assign_slurm_ids(jobs: list[Job], submissions: list[Submission]) -> None:
+    """Each job's SLURM job: its own submission (the log line names the job's id), or for a
+    job of a group job the submission whose SLURM log (written on the node, where the
+    group's jobs ran) shows that job's `output:` line."""
+    single = {s.snakemake_id: s for s in submissions if s.snakemake_id.isdigit()}
+    in_group_log = {}
+    for s in submissions:
+        if not s.snakemake_id.isdigit() and Path(s.slurm_log).exists():
+            for line in re.findall(r"^\s*output: (.*)$", Path(s.slurm_log).read_text(), re.M):
+                in_group_log.setdefault(line, s)
+    for job in jobs:
+        s = single.get(job.jobid) if job.group is None else in_group_log.get(", ".join(job.outputs))
+        if s is not None:
+            job.slurm_id, job.slurm_log = s.slurm_id, s.slurm_log
 
 
 def working_jobs(run: Run) -> list[Job]:
@@ -122,7 +175,10 @@ def snakemake(results: Path, env: dict, *args: str, timeout: int) -> Run:
     (results.parent / f"{results.name}.log").write_text(log)
     assert proc.returncode == 0, log[-8000:]
     parent = (results / ".mlflow_parent_run").read_text().strip()
-    return Run(results, log, parse_jobs(log), parent, wall)
+    jobs, groups = parse_jobs(log)
+    submissions = parse_submissions(log)
+    assign_slurm_ids(jobs, submissions)
+    return Run(results, log, jobs, parent, wall, groups, submissions, override, env, args)
 
 
 def clean_env(**extra: str) -> dict:
@@ -194,6 +250,9 @@ def slurm_run(slurm_cluster, mlflow_server, local_run, pytestconfig, tmp_path_fa
         UNLEARN_SLURM_GPU_PARTITION=c.GPU_PARTITION,
         UNLEARN_SLURM_MEM_MB=mem,
         UNLEARN_SLURM_TRAIN_MEM_MB=mem,
+        # groups of 4: the tiny study's 12 select_forget_set and 12 unlearn jobs go in 3
+        # submissions each (the default, 24, would put each rule's jobs into one)
+        UNLEARN_SLURM_GROUP_SIZE=str(GROUP_SIZE),
     )
     run = snakemake(
         base / "results",
@@ -354,14 +413,36 @@ def test_init_tracking_warns_when_a_server_keeps_artifacts_locally(monkeypatch, 
 # --- SLURM -------------------------------------------------------------------------------
 
 
+def mem_mb(tres: str) -> int:
+    """The memory of a SLURM job's TRES string (`cpu=1,mem=6026M,node=1`), in MB."""
+    value = re.search(r"(?:^|,)mem=([\d.]+)([MGT])", tres)
+    return round(float(value.group(1)) * {"M": 1, "G": 1024, "T": 1024**2}[value.group(2)])
+
+
 @pytest.mark.slurm
 @pytest.mark.integration
-def test_slurm_every_job_ran_as_a_slurm_job(slurm_run, slurm_cluster, local_run):
+def test_slurm_every_job_ran_under_slurm_grouped(slurm_run, slurm_cluster, local_run):
+    """Every job ran in a SLURM job, several to one SLURM job where the profile groups
+    them: one sbatch per group job and per job outside groups, each asking for what one
+    of its jobs needs (they run one after another) and for the sum of their wall times."""
     jobs = working_jobs(slurm_run)
     assert Counter(j.key for j in jobs) == Counter(j.key for j in working_jobs(local_run))
     assert all(not j.local and j.slurm_id for j in jobs), [j.key for j in jobs if j.local or not j.slurm_id]
-    ids = [j.slurm_id for j in jobs]
-    assert len(set(ids)) == len(ids)
+    # Grouping happened: group jobs of several jobs, a group split into several submissions
+    # (group-components), and fewer submissions than jobs.
+    groups, submissions = slurm_run.groups, slurm_run.submissions
+    assert groups and max(len(g) for g in groups) > 1
+    assert max(Counter(frozenset(j.rule for j in g) for g in groups).values()) > 1
+    single = [j for j in jobs if j.group is None]
+    assert len(submissions) == len(groups) + len(single) < len(jobs)
+    ids = [s.slurm_id for s in submissions]
+    assert len(set(ids)) == len(ids) == len({j.slurm_id for j in jobs})
+    # a group's jobs share its SLURM job, no other job does
+    for g in groups:
+        assert len({j.slurm_id for j in g}) == 1, [j.key for j in g]
+    assert len({j.slurm_id for j in single}) == len(single)
+    assert not {j.slurm_id for j in single} & {g[0].slurm_id for g in groups}
+
     history = slurm_cluster.jobs()  # the job completion log
     queue = slurm_cluster.squeue()  # slurmctld's memory (MinJobAge)
     run_uuid = re.search(r"^SLURM run ID: (\S+)$", slurm_run.log, re.M).group(1)
@@ -376,8 +457,50 @@ def test_slurm_every_job_ran_as_a_slurm_job(slurm_run, slurm_cluster, local_run)
         assert j.resources.get("gpu", "0") == "0" and "gpu" not in history[j.slurm_id]["Tres"], j.key
         # the job's own log, written on the node: the job ran the rule there
         slurm_log = Path(j.slurm_log).read_text()
-        assert Path(j.slurm_log).stem == j.slurm_id and re.search(rf"^rule {j.rule}:$", slurm_log, re.M), j.key
+        assert Path(j.slurm_log).stem == j.slurm_id and re.search(rf"^\s*rule {j.rule}:$", slurm_log, re.M), j.key
+        assert re.search(rf"^\s*output: {re.escape(', '.join(j.outputs))}$", slurm_log, re.M), j.key
     assert {j.rule for j in jobs if "gpu" in j.resources}, "no job declared a GPU"
+    # What each sbatch asked for: the CPUs (whole cores) and memory of its largest job, not
+    # the sum over a group, and the sum of its jobs' wall times.
+    per_core = slurm_cluster.threads_per_core
+    for members in [*groups, *([j] for j in single)]:
+        slurm_job = history[members[0].slurm_id]
+        cpus = -(-max(j.threads for j in members) // per_core) * per_core
+        assert int(slurm_job["ProcCnt"]) == cpus, [j.key for j in members]
+        assert mem_mb(slurm_job["Tres"]) == max(int(j.resources["mem_mb"]) for j in members)
+        assert int(slurm_job["TimeLimit"]) == sum(int(j.resources["runtime"]) for j in members)
+
+
+@pytest.mark.slurm
+@pytest.mark.integration
+def test_slurm_new_forget_set_schedules_only_its_jobs_grouped(slurm_run, tmp_path):
+    """Grouping leaves caching per job: after the SLURM run, one more replicate per bucket
+    (a dry run through the profile) schedules the new forget sets' jobs, in groups, plus
+    the jobs that read every forget set; none of the jobs run in groups before."""
+    override = yaml.safe_load(slurm_run.override.read_text())
+    replicates = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())["forget_sets"]["replicates"]
+    override["forget_sets"]["replicates"] = replicates + 1
+    more = tmp_path / "more.yaml"
+    more.write_text(yaml.safe_dump(override))
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--configfile", "config/tiny.yaml", str(more), *slurm_run.args],
+        cwd=ROOT,
+        env=slurm_run.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-8000:]
+    jobs, groups = parse_jobs(proc.stdout + proc.stderr)
+    scheduled = [j for j in jobs if j.outputs]
+    before = {j.key for j in working_jobs(slurm_run)}
+    grouped_before = {j.key for j in working_jobs(slurm_run) if j.group is not None}
+    new = [j for j in scheduled if j.key not in before]
+    again = [j for j in scheduled if j.key in before]
+    assert new and all(j.group is not None for j in new), [j.key for j in new if j.group is None]
+    assert len(groups) < len(new)
+    assert not {j.key for j in again} & grouped_before, [j.key for j in again]
+    assert len(again) < len(new)
 
 
 @pytest.mark.slurm
