@@ -73,12 +73,12 @@ def code_dependencies(script: str | Path, *modules: str) -> dict[str, Path]:
             if module in seen or module in LOGGING_ONLY:
                 continue
             seen[module] = path
+            parent = module.rpartition(".")[0]
+            if parent and module_path(parent) is not None:
+                todo.append((module_path(parent), parent))  # importing a.b runs a/__init__
         for name in _imported_modules(path, module):
             if name not in seen:
                 todo.append((module_path(name), name))
-                parent = name.rpartition(".")[0]
-                if parent and parent not in seen and module_path(parent) is not None:
-                    todo.append((module_path(parent), parent))  # importing a.b runs a/__init__
     return dict(sorted(seen.items()))
 
 
