@@ -343,6 +343,23 @@ def test_batch_budgets_are_resources_and_rerun_nothing(tiny_run):
     assert scheduled(tiny_run, edit) == set()
 
 
+def test_warm_workers_change_no_table(tiny_run, tmp_path):
+    """The tiny run's unlearning jobs ran in warm workers (src/unlearn_study/infra/warm.py);
+    rerun in their own processes, two units give the very same tables."""
+    results = tmp_path / "results"
+    shutil.copytree(tiny_run, results)
+    units = [f"unlearning/{method}/batch-all/{name}/seed1" for method in METHODS for name in FORGET_SETS[:2]]
+    assert all(json.loads((tiny_run / u / "status.json").read_text())["process"] == "warm worker" for u in units)
+    targets = [str(results / u / "status.json") for u in units]
+    edit = {"model": {"warm_worker": False}}
+    run = snakemake(results, "--rerun-triggers", "mtime", "--forcerun", *targets, "--", *targets, extra_config=edit)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for unit in units:
+        assert json.loads((results / unit / "status.json").read_text())["process"] == "own"
+        for table in (tiny_run / unit).glob("*.parquet"):
+            assert pd.read_parquet(table).equals(pd.read_parquet(results / unit / table.name)), table
+
+
 @pytest.fixture
 def repo_copy(tmp_path, tiny_run):
     """The repository's tracked files plus Snakemake's record of the tiny run, in tmp_path."""

@@ -1,20 +1,26 @@
 """Rule base_evaluation: step 0 of every unlearning job that starts from this model,
 evaluated once (populations, test set, retain sample, test translations)."""
 
+from unlearn_study.infra.stage import snakemake_object
+from unlearn_study.infra.warm import hand_to_worker
+
+snakemake = snakemake_object(globals(), "base_evaluation")
+# In the job process this ends the script: the model's warm worker runs it (infra/warm.py).
+hand_to_worker(snakemake, snakemake.input.checkpoint, snakemake.input.data)
+
 import numpy as np
 import pandas as pd
 
-from unlearn_study.backends.fairseq import scoring
 from unlearn_study.backends.fairseq.generation import Generation
 from unlearn_study.data import subword
-from unlearn_study.infra.stage import device, job, snakemake_object
+from unlearn_study.infra.stage import device, job
+from unlearn_study.infra.warm import load_model
 from unlearn_study.study import evaluation
 
-snakemake = snakemake_object(globals(), "base_evaluation")
 with job(snakemake) as run:
     inputs, p = snakemake.input, snakemake.params
     sp = subword.load(inputs.spm)
-    model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
+    model = load_model(inputs.checkpoint, inputs.data, device(snakemake))
     test = subword.with_pieces(pd.read_parquet(inputs.test), sp)
     retain_eval, _ = evaluation.retain_split(pd.read_parquet(inputs.retained), sample=p.retain_sample, seed=p.seed)
     evaluated = evaluation.parts(

@@ -2,6 +2,13 @@
 and whether greedy decoding of each candidate's source gives back its target (extraction
 before unlearning)."""
 
+from unlearn_study.infra.stage import snakemake_object
+from unlearn_study.infra.warm import hand_to_worker
+
+snakemake = snakemake_object(globals(), "score_model")
+# In the job process this ends the script: the model's warm worker runs it (infra/warm.py).
+hand_to_worker(snakemake, snakemake.input.checkpoint, snakemake.input.data)
+
 import numpy as np
 import pandas as pd
 
@@ -9,15 +16,15 @@ from unlearn_study.backends.fairseq import scoring
 from unlearn_study.backends.fairseq.generation import Generation, translate
 from unlearn_study.data import subword
 from unlearn_study.infra.io import write_parquet
-from unlearn_study.infra.stage import device, job, snakemake_object
+from unlearn_study.infra.stage import device, job
+from unlearn_study.infra.warm import load_model
 from unlearn_study.metrics import core
 from unlearn_study.study import kinds
 
-snakemake = snakemake_object(globals(), "score_model")
 with job(snakemake) as run:
     p = snakemake.params
     pool = pd.read_parquet(snakemake.input.pool)
-    model = scoring.load_model(snakemake.input.checkpoint, snakemake.input.data, device=device(snakemake))
+    model = load_model(snakemake.input.checkpoint, snakemake.input.data, device(snakemake))
     encoded = scoring.encode_pairs(
         model.src_dict,
         model.tgt_dict,

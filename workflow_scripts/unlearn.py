@@ -1,17 +1,25 @@
 """Rule unlearn: one forget set unlearnt by one method from one seed of its half's model,
 evaluated at the scheduled steps; tables first, MLflow after."""
 
+from unlearn_study.infra.stage import snakemake_object
+from unlearn_study.infra.warm import hand_to_worker
+
+snakemake = snakemake_object(globals(), "unlearn")
+# In the job process this ends the script: the model's warm worker runs it (infra/warm.py).
+hand_to_worker(snakemake, snakemake.input.checkpoint, snakemake.input.data)
+
+import time
+
 import pandas as pd
 
 from unlearn_study import methods, metrics
-from unlearn_study.backends.fairseq import scoring
 from unlearn_study.backends.fairseq.generation import Generation
 from unlearn_study.data import subword
 from unlearn_study.infra.io import write_json, write_parquet
-from unlearn_study.infra.stage import device, job, snakemake_object
+from unlearn_study.infra.stage import device, job
+from unlearn_study.infra.warm import in_worker, job_started, load_model
 from unlearn_study.study import evaluation, forget_sets, unlearning
 
-snakemake = snakemake_object(globals(), "unlearn")
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 described = forget_sets.parse(wildcards.forget_set)
 run_name = f"unlearn {wildcards.method} batch-{wildcards.batch} {wildcards.forget_set} seed{wildcards.seed}"
@@ -30,7 +38,7 @@ with job(snakemake, run_name=run_name) as run:
     run.log_params({("model_seed" if k == "seed" else k): v for k, v in labels.items()})  # params.seed: the optimiser's
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
-    model = scoring.load_model(inputs.checkpoint, inputs.data, device=device(snakemake))
+    model = load_model(inputs.checkpoint, inputs.data, device(snakemake))
     table = pd.read_parquet(inputs.table)
     strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[described.kind].to_dict()
     tests = evaluation.tests(
@@ -64,6 +72,7 @@ with job(snakemake, run_name=run_name) as run:
     settings = unlearning.Settings(
         **p.settings, batch_size=p.batch_size, retain_batch_size=p.retain_batch_size, seed=p.seed
     )
+    data.timings["setup_s"] = time.time() - job_started()  # process start to step 0: the fixed cost
     result = unlearning.unlearn(model, data, method, settings)
     computed_on = model.computed_on()  # on every table: the summary refuses to mix devices
     unit = {k: labels[k] for k in ("forget_set", "method", "batch", "seed", "grouping", "bucket", "replicate", "half")}
@@ -76,7 +85,13 @@ with job(snakemake, run_name=run_name) as run:
     write_parquet(result.trace.assign(**unit, kind=described.kind, **computed_on), output.trace)
     write_parquet(result.population.assign(**unit, kind=described.kind, **computed_on), output.population)
     write_json(
-        {"status": result.status, **computed_on, **{k: round(v, 3) for k, v in data.timings.items()}}, output.status
+        {
+            "status": result.status,
+            **computed_on,
+            "process": "warm worker" if in_worker() else "own",
+            **{k: round(v, 3) for k, v in data.timings.items()},
+        },
+        output.status,
     )
     run.set_tags(computed_on)
     columns = [m.column for m in metrics.REGISTRY.values()] + ["loss"]
