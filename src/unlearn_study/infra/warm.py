@@ -105,7 +105,7 @@ def hand_to_worker(smk, checkpoint, data) -> None:
     """Hand this job to the warm worker of ``checkpoint`` and exit with the status of the
     job there. Returns (and the script goes on in this process) inside a worker's child,
     when workers are off, or when no worker can be reached."""
-    if _preloaded is not None or not smk.config["model"].get("warm_worker", True):
+    if _preloaded is not None or not smk.config["model"]["warm_worker"]:
         return
     if "SLURM_STEP_ID" in os.environ:  # a SLURM job step: whatever it starts ends with it
         return
