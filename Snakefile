@@ -46,6 +46,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/score.smk"
 include: "rules/unlearn.smk"
+include: "rules/audit.smk"
 
 
 rule all:

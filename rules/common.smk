@@ -106,3 +106,29 @@ UNLEARNT_MODELS = [{"half": half, "seed": seed} for half in HALVES for seed in U
 
 def of_models(template, models):
     return [template.format(**model) for model in models]
+
+
+# What an audit job's outputs depend on beyond its unlearning run (study/audit.Settings).
+AUDITS = config["audits"]
+AUDIT_SETTINGS = {
+    "states": AUDITS["states"],
+    "relearn_sources": AUDITS["relearn"]["sources"],
+    "relearn_steps": AUDITS["relearn"]["steps"],
+    "relearn_eval_steps": AUDITS["relearn"]["eval_steps"],
+    "relearn_lr": AUDITS["relearn"]["lr"],
+    "relearn_batch_size": AUDITS["relearn"]["batch_size"],
+    "forget_fraction": AUDITS["relearn"]["forget_fraction"] if "forget" in AUDITS["relearn"]["sources"] else None,
+    "quantisation_bits": AUDITS["quantisation"]["bits"],
+    "seed": AUDITS["seed"],
+}
+AUDITED_SETS = [
+    name
+    for name in FORGET_SETS
+    if (AUDITS["replicates"] is None or parse_forget_set(name).replicate in AUDITS["replicates"])
+    and (AUDITS["groupings"] is None or parse_forget_set(name).grouping in AUDITS["groupings"])
+]
+
+
+def audit_outputs(template):
+    """One file of every audit job: the unlearning units whose forget set's grouping and replicate are audited."""
+    return expand(template, method=METHODS, batch=BATCHES, forget_set=AUDITED_SETS, seed=UNLEARN_SEEDS)

@@ -93,6 +93,8 @@ rule summarise:
         base=of_models(P.base_evaluation, UNLEARNT_MODELS),
         scores=of_models(P.scores, MODELS),
         test=rules.prepare_corpus.output.test,
+        audit_examples=audit_outputs(P.audit_examples),
+        audit_evaluations=audit_outputs(P.audit_evaluations),
     output:
         steps=P.summary_steps,
         trace=P.summary_trace,
@@ -104,6 +106,10 @@ rule summarise:
         models=P.summary_models,
         agreement=P.summary_agreement,
         claims=P.summary_claims,
+        audit_recovery=P.summary_audit_recovery,
+        audit_membership=P.summary_audit_membership,
+        audit_recovery_groups=P.summary_audit_recovery_groups,
+        audit_membership_groups=P.summary_audit_membership_groups,
         claims_markdown=report(P.claims_markdown, caption="../report/claims.rst", category="Summary"),
         markdown=report(P.summary_markdown, caption="../report/summary.rst", category="Summary"),
         claims_figure=report(P.figure_of("claims"), caption="../report/claims_figure.rst", category="Summary"),
@@ -128,6 +134,13 @@ rule summarise:
         steps_to_unlearn=report(
             P.figure_of("steps_to_unlearn"), caption="../report/steps_to_unlearn.rst", category="Unlearning"
         ),
+        audit_relearning=report(
+            P.figure_of("audit_relearning"), caption="../report/audit_relearning.rst", category="Audits"
+        ),
+        audit_quantisation=report(
+            P.figure_of("audit_quantisation"), caption="../report/audit_quantisation.rst", category="Audits"
+        ),
+        audit_roc=report(P.figure_of("audit_membership_roc"), caption="../report/audit_roc.rst", category="Audits"),
     log:
         P.log("summarise"),
     benchmark:

@@ -157,7 +157,7 @@ def snakemake(results: Path, env: dict, *args: str, timeout: int) -> Run:
                 "results_dir": str(results),
                 "model": {"device": "cpu"},
                 "unlearning": {"methods": ["gradient_ascent"]},
-                "forget_sets": {"groupings": ["difficulty"]},
+                "forget_sets": {"groupings": ["repetition"]},  # the audited grouping: audits run too
             }
         )
     )

@@ -152,6 +152,9 @@ def test_figures(tiny_run):
         "neighbour_effect",
         "steps_to_unlearn",
         "claims",
+        "audit_relearning",
+        "audit_quantisation",
+        "audit_membership_roc",
     ):
         assert (tiny_run / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -261,12 +264,25 @@ def unlearn_jobs(methods=METHODS, names=FORGET_SETS) -> set:
     }
 
 
+AUDITED = [n for n in FORGET_SETS if n.endswith("-r1") and "-repetition-" in n]  # config/tiny.yaml audits
+
+
+def audit_jobs(methods=METHODS, names=AUDITED, batch="all") -> set:
+    return {
+        ("audit", f"method={m}, batch={batch}, forget_set={name}, seed={s}")
+        for m in methods
+        for name in names
+        if name in AUDITED
+        for s in SEEDS
+    }
+
+
 def downstream_of_scores(new_jobs: set) -> set:
     """Every job that reads the example table, directly or not."""
     per_set = {("select_forget_set", f"forget_set={name}") for name in FORGET_SETS}
     base = {("base_evaluation", f"half={h}, seed={s}") for h in ("A", "B") for s in SEEDS}
     once = {("example_table", ""), ("calibrate", ""), ("summarise", ""), ("all", "")}
-    return new_jobs | per_set | unlearn_jobs() | base | once
+    return new_jobs | per_set | unlearn_jobs() | audit_jobs() | base | once
 
 
 SUMMARY = {("summarise", ""), ("all", "")}
@@ -284,13 +300,16 @@ MEMORISATION_SETS = [
         ({"unlearning": {"generation": {"max_tokens": 999}}}, set()),  # translations do not depend on it
         # read by the summary only
         # decided inside the unlearning jobs (where to evaluate in full) and read by the summary
-        ({"unlearning": {"tau": 5.0}}, unlearn_jobs() | SUMMARY),
+        ({"unlearning": {"tau": 5.0}}, unlearn_jobs() | audit_jobs() | SUMMARY),
         ({"claims": {"min_base_bleu": 1.0}}, SUMMARY),
-        ({"forget_sets": {"groupings": ["difficulty"]}}, SUMMARY),
+        ({"forget_sets": {"groupings": ["repetition"]}}, SUMMARY),
         # the tests' level: the band, the jobs that decide with it, the summary
-        ({"unlearning": {"alpha": 0.1}}, {("calibrate", "")} | unlearn_jobs() | SUMMARY),
+        ({"unlearning": {"alpha": 0.1}}, {("calibrate", "")} | unlearn_jobs() | audit_jobs() | SUMMARY),
         # one more method: its jobs only
-        ({"unlearning": {"methods": [*METHODS, "simnpo"]}}, unlearn_jobs(["simnpo"]) | SUMMARY),
+        (
+            {"unlearning": {"methods": [*METHODS, "simnpo"]}},
+            unlearn_jobs(["simnpo"]) | audit_jobs(["simnpo"]) | SUMMARY,
+        ),
         # another method's argument: not these methods' jobs
         ({"unlearning": {"method_args": {"simnpo": {"beta": 3.0}}}}, set()),
         # one more unlearning batch size: its jobs only
@@ -302,6 +321,7 @@ MEMORISATION_SETS = [
                 for name in FORGET_SETS
                 for s in SEEDS
             }
+            | audit_jobs(batch="2")
             | SUMMARY,
         ),
         # one more grouping: the new sets' jobs only
@@ -318,6 +338,19 @@ MEMORISATION_SETS = [
             | unlearn_jobs(names=[f"{n[:-3]}-r3" for n in FORGET_SETS if n.endswith("-r1")])
             | SUMMARY,
         ),
+        # the audits: their jobs and the summary; auditing replicate 2 too adds its jobs only
+        ({"audits": {"relearn": {"lr": 0.001}}}, audit_jobs() | SUMMARY),
+        (
+            {"audits": {"replicates": [1, 2]}},
+            {
+                ("audit", f"method={m}, batch=all, forget_set={name}, seed={s}")
+                for m in METHODS
+                for name in FORGET_SETS
+                if name.endswith("-r2") and "-repetition-" in name
+                for s in SEEDS
+            }
+            | SUMMARY,
+        ),
     ],
 )
 def test_a_config_edit_schedules_exactly_what_it_changes(tiny_run, edit, expected):
@@ -330,9 +363,10 @@ def test_more_seeds_train_only_the_new_models(tiny_run):
 
 
 def test_unlearning_change_reruns_only_unlearning(tiny_run):
-    assert {rule for rule, _ in scheduled(tiny_run, {"unlearning": {"lr": 0.0005}})} == {"unlearn", "summarise", "all"}
+    rules = {rule for rule, _ in scheduled(tiny_run, {"unlearning": {"lr": 0.0005}})}
+    assert rules == {"unlearn", "audit", "summarise", "all"}
     rules = {rule for rule, _ in scheduled(tiny_run, {"unlearning": {"retain_sample": 30}})}
-    assert rules == {"base_evaluation", "unlearn", "summarise", "all"}
+    assert rules == {"base_evaluation", "unlearn", "audit", "summarise", "all"}
 
 
 def test_batch_budgets_are_resources_and_rerun_nothing(tiny_run):
@@ -485,3 +519,79 @@ def test_the_summary_refuses_units_from_another_device(tiny_run, tmp_path):
     assert "MixedDevices" in run.stderr and f"unlearn {METHODS[0]} all {name} 1" in run.stderr
     assert "cuda: NVIDIA H100 80GB HBM3 (float32)" in run.stderr and "cpu (float32)" in run.stderr
     assert (tiny_run / "summary/claims.parquet").read_bytes() == summary
+
+
+def test_every_audited_unit_has_its_audits_and_the_replay_matched_the_run(tiny_run):
+    """config/tiny.yaml audits replicate 1 with every audit: both states, three relearning
+    sources, two widths; each job replayed its unlearning run exactly (CPU)."""
+    audits = TINY["audits"]
+    for m in METHODS:
+        for name in AUDITED:
+            unit = tiny_run / f"audits/{m}/batch-all/{name}/seed1"
+            status = json.loads((unit / "status.json").read_text())
+            assert status["replay_max_abs_bits"] == 0.0 and status["device"] == "cpu"
+            assert "last" in status["states"]
+            evaluations = pd.read_parquet(unit / "evaluations.parquet")
+            for state in status["states"]:
+                found = evaluations[evaluations["state"] == state]
+                assert set(found["variant"]) == {"fp32", "int8", "int4", *audits["relearn"]["sources"]}
+                relearnt = found[found["audit"] == "relearn"]
+                assert sorted(set(relearnt["step"])) == audits["relearn"]["eval_steps"]
+            assert evaluations["bleu"].between(0, 100).all() and evaluations["extraction_rate"].between(0, 1).all()
+            examples = pd.read_parquet(unit / "examples.parquet")
+            assert {"forget", "population", "neighbour_trained", "neighbour_unseen"} <= set(examples["group"])
+
+
+def test_recovery_and_membership_recomputed_from_the_raw_tables(tiny_run):
+    """Recovery (forget set's excess rise over the reference population, as a share of the
+    GenEx removed) and the membership AUC, recomputed by hand from one unit's audit
+    examples table, equal the summary's; the controls' recovery, the same measure on
+    never-trained members, is small against the forget set's removed GenEx."""
+    from unlearn_study.analysis.audits import control_ids
+
+    name = AUDITED[0]
+    examples = pd.read_parquet(tiny_run / f"audits/{METHODS[0]}/batch-all/{name}/seed1/examples.parquet")
+    recovered = pd.read_parquet(tiny_run / "summary/audit_recovery.parquet")
+    members = pd.read_parquet(tiny_run / "summary/audit_membership.parquet")
+
+    def bits(audit, group, state="last", variant="fp32", step=None):
+        rows = examples[(examples["audit"] == audit) & (examples["group"] == group) & (examples["variant"] == variant)]
+        rows = rows[rows["state"] == ("before" if audit == "original" else state)]
+        if step is not None:
+            rows = rows[rows["step"] == step]
+        return rows.set_index("example_id")
+
+    original, unlearnt = bits("original", "forget"), bits("unlearnt", "forget")
+    last = int(TINY["audits"]["relearn"]["eval_steps"][-1])
+    after = bits("relearn", "forget", variant="retain", step=last)
+    pop_unlearnt, pop_after = bits("unlearnt", "population"), bits("relearn", "population", variant="retain", step=last)
+    controls = control_ids(pop_after.index, len(after))
+    reference = pop_after.index[~pop_after.index.isin(controls)]
+    rho = ((pop_unlearnt["bits"] - pop_after["bits"])[reference] / (pop_after["target_len"][reference] + 1)).mean()
+    excess = unlearnt["bits"] - after["bits"] - rho * (after["target_len"] + 1)
+    removed = unlearnt["bits"] - original["bits"]
+    row = recovered[
+        (recovered["forget_set"] == name)
+        & (recovered["method"] == METHODS[0])
+        & (recovered["state"] == "last")
+        & (recovered["variant"] == "retain")
+        & (recovered["step"] == last)
+    ]
+    assert len(row) == 1
+    assert row["recovery"].iloc[0] == pytest.approx(excess.mean() / removed.mean())
+    assert row["removed_bits"].iloc[0] == pytest.approx(removed.mean())
+
+    def statistic(rows):
+        return (rows["bits_out"] - rows["bits"]) / np.sqrt(rows["target_len"] + 1)
+
+    forget_u, population_u = statistic(unlearnt), statistic(pop_unlearnt)
+    auc = ((forget_u.to_numpy()[:, None] > population_u.to_numpy()[None, :]).mean()) + 0.5 * (
+        forget_u.to_numpy()[:, None] == population_u.to_numpy()[None, :]
+    ).mean()
+    member = members[(members["forget_set"] == name) & (members["method"] == METHODS[0]) & (members["state"] == "last")]
+    assert member["auc"].iloc[0] == pytest.approx(auc)
+    claims = pd.read_parquet(tiny_run / "summary/claims.parquet")
+    exploratory = claims[claims["exploratory"]]
+    assert set(exploratory["claim"]) >= {"X1", "X2", "X3", "X4", "X5"}
+    assert ((exploratory["low"] <= exploratory["estimate"]) | exploratory["low"].isna()).all()
+    assert "Does it stay forgotten?" in (tiny_run / "summary/summary.md").read_text()

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from unlearn_study.analysis import calibration, claims, groups, uncertainty, units
+from unlearn_study.analysis import audits, calibration, claims, groups, uncertainty, units
 from unlearn_study.infra import devices, tracking
 from unlearn_study.infra.io import atomic_path, read_json, write_parquet
 from unlearn_study.infra.stage import job, results_dir, snakemake_object
@@ -23,6 +23,7 @@ with job(snakemake) as run:
             **{"unlearn " + " ".join(map(str, key)): unit for key, unit in steps_by_unit.groupby(units.UNIT)},
             **{f"scores {path}": pd.read_parquet(path, columns=devices.COLUMNS) for path in inputs.scores},
             **{f"base evaluation {path}": pd.read_parquet(path, columns=devices.COLUMNS) for path in inputs.base},
+            **{f"audit {path}": pd.read_parquet(path, columns=devices.COLUMNS) for path in inputs.audit_evaluations},
         },
         allow_mixed=settings["allow_mixed_devices"],
     )
@@ -52,7 +53,13 @@ with job(snakemake) as run:
     trainings = {key: read_json(path) for key, path in zip(models, inputs.training, strict=True)}
     base = {key: pd.read_parquet(path) for key, path in zip(models, inputs.base, strict=True)}
     model_table = groups.models(trainings, base, references)
-    claim_table = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
+    paper_claims = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
+    audit_examples, audit_evaluations = gathered(inputs.audit_examples), gathered(inputs.audit_evaluations)
+    recovered, members = audits.per_unit(audit_examples)
+    recovery_groups = audits.recovery_groups(recovered, settings["level"])
+    membership_groups = audits.membership_groups(members, settings["level"])
+    exploratory = audits.exploratory_claims(recovered, members, settings["level"])
+    claim_table = pd.concat([paper_claims.assign(exploratory=False), exploratory], ignore_index=True)
     metric_table = groups.metric_table(boot)
     for name, table in (
         ("steps", steps),
@@ -65,12 +72,17 @@ with job(snakemake) as run:
         ("models", model_table),
         ("agreement", agree),
         ("claims", claim_table),
+        ("audit_recovery", recovered),
+        ("audit_membership", members),
+        ("audit_recovery_groups", recovery_groups),
+        ("audit_membership_groups", membership_groups),
     ):
         write_parquet(table, output[name])
     models_section = markdown.models_section(model_table, settings["min_base_bleu"])
-    claims_body = markdown.claims_section(claim_table, settings["level"], settings["bootstrap"], boot.conditional_on)
+    claims_body = markdown.claims_section(paper_claims, settings["level"], settings["bootstrap"], boot.conditional_on)
+    exploratory_body = markdown.exploratory_claims_section(exploratory, settings["level"]) if len(exploratory) else []
     with atomic_path(output.claims_markdown) as tmp:
-        tmp.write_text(markdown.document("Claims", models_section, claims_body))
+        tmp.write_text(markdown.document("Claims", models_section, claims_body, exploratory_body))
     with atomic_path(output.markdown) as tmp:
         tmp.write_text(
             markdown.document(
@@ -85,6 +97,7 @@ with job(snakemake) as run:
                 markdown.groups_section(group_table, p.tau, settings["level"], boot.conditional_on),
                 markdown.metrics_section(metric_table, settings["level"], boot.conditional_on),
                 markdown.units_section(unit_table, steps["bleu_signature"].iloc[0]),
+                markdown.audits_section(recovery_groups, membership_groups, exploratory, settings["level"]),
                 markdown.agreement_section(agree),
                 markdown.environment_section(
                     {
@@ -99,7 +112,10 @@ with job(snakemake) as run:
     n_examples = int(unit_table["n_examples"].max())
     figures.LEVEL = settings["level"]
     scheduled = steps[steps["trigger"].str.contains("schedule")]  # every unit evaluated alike: curves
-    figures.claims_forest(claim_table, output.claims_figure)
+    figures.claims_forest(paper_claims, output.claims_figure)
+    figures.audit_relearning(recovered, output.audit_relearning)
+    figures.audit_quantisation(audit_evaluations, output.audit_quantisation)
+    figures.audit_roc(audits.roc_rows(audit_examples), output.audit_roc)
     figures.metric_curves(scheduled, output.curves)
     figures.indistinguishable_share(
         units.step_shares(trace),

@@ -127,6 +127,36 @@ def check_semantics(config: dict) -> None:
             f"({unlearning['steps']}); allowed values: 0..{unlearning['steps']}"
         )
     check_models(config)
+    check_audits(config)
+
+
+def check_audits(config: dict) -> None:
+    audits = config["audits"]
+    relearn = audits["relearn"]
+    beyond = [s for s in relearn["eval_steps"] if s > relearn["steps"]]
+    if beyond:
+        raise ConfigError(
+            f"config key 'audits.relearn.eval_steps': steps {beyond} are beyond audits.relearn.steps "
+            f"({relearn['steps']}); allowed values: 1..{relearn['steps']}"
+        )
+    replicates = config["forget_sets"]["replicates"]
+    missing = sorted(r for r in audits["replicates"] or () if r > replicates)
+    if missing:
+        raise ConfigError(
+            f"config key 'audits.replicates': replicates {missing} do not exist (forget_sets.replicates is "
+            f"{replicates}); allowed values: 1..{replicates}, or null for all"
+        )
+    absent = sorted(set(audits["groupings"] or ()) - set(config["forget_sets"]["groupings"]))
+    if absent:
+        raise ConfigError(
+            f"config key 'audits.groupings': {absent} not in forget_sets.groupings "
+            f"{config['forget_sets']['groupings']}; allowed values: those, or null for all"
+        )
+    if "forget" in relearn["sources"] and config["forget_sets"]["size"] < 2:
+        raise ConfigError(
+            "config key 'audits.relearn.sources': source forget needs forget_sets.size >= 2 (it trains on part "
+            "of the set and measures the rest)"
+        )
 
 
 def check_corpus(corpus: dict) -> None:

@@ -26,6 +26,7 @@ JOBS = {
     "select_forget_set": "select_forget_set_{forget_set}",
     "base_evaluation": "base_evaluation_{half}_seed{seed}",
     "unlearn": "unlearn_{method}_batch-{batch}_{forget_set}_seed{seed}",
+    "audit": "audit_{method}_batch-{batch}_{forget_set}_seed{seed}",
     "summarise": "summarise",
 }
 
@@ -62,6 +63,9 @@ class ResultPaths:
     unlearn_trace: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/trace.parquet"
     unlearn_population: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/population.parquet"
     unlearn_status: str = "unlearning/{method}/batch-{batch}/{forget_set}/seed{seed}/status.json"
+    audit_examples: str = "audits/{method}/batch-{batch}/{forget_set}/seed{seed}/examples.parquet"
+    audit_evaluations: str = "audits/{method}/batch-{batch}/{forget_set}/seed{seed}/evaluations.parquet"
+    audit_status: str = "audits/{method}/batch-{batch}/{forget_set}/seed{seed}/status.json"
     summary_dir: str = "summary"
     summary_steps: str = "summary/steps.parquet"
     summary_trace: str = "summary/trace.parquet"
@@ -73,6 +77,10 @@ class ResultPaths:
     summary_models: str = "summary/models.parquet"
     summary_agreement: str = "summary/agreement.parquet"
     summary_claims: str = "summary/claims.parquet"
+    summary_audit_recovery: str = "summary/audit_recovery.parquet"
+    summary_audit_membership: str = "summary/audit_membership.parquet"
+    summary_audit_recovery_groups: str = "summary/audit_recovery_groups.parquet"
+    summary_audit_membership_groups: str = "summary/audit_membership_groups.parquet"
     claims_markdown: str = "summary/claims.md"
     summary_markdown: str = "summary/summary.md"
     figures_dir: str = "figures"

@@ -436,3 +436,96 @@ def claims_forest(claims: pd.DataFrame, path) -> None:
     axes[0, 0].legend(handles=handles, fontsize=7, loc="lower right", bbox_to_anchor=(1, 1.0), ncol=5, frameon=False)
     axes[0, 0].set_title(f"The paper's claims against this study: estimates and {LEVEL:.0%} intervals", pad=24)
     _save(fig, path)
+
+
+def _band(ax, frame: pd.DataFrame, x: str, y: str, colour, label: str, linestyle="-", bounds=intervals.UNBOUNDED):
+    """Mean of ``y`` over units at each ``x`` with its interval over units (any column)."""
+    xs, means, lows, highs = [], [], [], []
+    for value, at in frame.groupby(x):
+        values = at[y].dropna().to_numpy(float)
+        if len(values):
+            band = intervals.mean(values, LEVEL, bounds)
+            xs.append(value), means.append(band.estimate), lows.append(band.low), highs.append(band.high)
+    ax.plot(xs, means, color=colour, lw=2.2, ls=linestyle, marker="o", ms=3, label=label)
+    ax.fill_between(xs, lows, highs, color=colour, alpha=0.15, lw=0)
+
+
+def audit_relearning(recovered: pd.DataFrame, path) -> None:
+    """Recovery of removed GenEx against relearning step, per source (panel), state (line
+    style) and kind (colour); dashed grey-edged: the never-trained controls (near 0 by
+    construction). Step 0 is the unlearnt model (recovery 0)."""
+    rows = recovered[recovered["audit"] == "relearn"] if len(recovered) else recovered
+    sources = sorted(rows["variant"].unique()) if len(rows) else []
+    fig, axes = plt.subplots(1, max(len(sources), 1), figsize=(5.2 * max(len(sources), 1), 4.2), squeeze=False)
+    for ax, source in zip(axes[0], sources):
+        of_source = rows[rows["variant"] == source]
+        for (kind, state), frame in of_source.groupby(["kind", "state"]):
+            start = frame.drop_duplicates(["forget_set", "seed"]).assign(step=0, recovery=0.0, control_recovery=0.0)
+            frame = pd.concat([start, frame], ignore_index=True)
+            n = frame.groupby(["forget_set", "seed"]).ngroups
+            _band(ax, frame, "step", "recovery", _colour(kind), f"{_label(kind)} forget set, {state} (n={n})")
+            _band(ax, frame, "step", "control_recovery", "grey", f"{_label(kind)} controls, {state}", linestyle="--")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.axhline(1, color="black", lw=0.6, ls=":")
+        ax.set_xlabel(f"relearning steps on {source}")
+        ax.set_ylabel("recovered share of removed GenEx")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_title(
+        f"Does it stay forgotten? Recovery under relearning ({LEVEL:.0%} bands over units)", loc="left"
+    )
+    _save(fig, path)
+
+
+def audit_quantisation(evaluations: pd.DataFrame, path) -> None:
+    """Mean GenEx of the forget sets per kind: original and unlearnt model, at full
+    precision and each quantised width, with intervals over units."""
+    rows = evaluations[evaluations["audit"].isin(["original", "unlearnt", "quantisation"])]
+    rows = rows.assign(model=np.where(rows["state"] == "before", "original", "unlearnt (" + rows["state"] + ")"))
+    bars = sorted(rows[["model", "variant"]].drop_duplicates().itertuples(index=False))
+    kinds_found = sorted(rows["kind"].unique())
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(bars) * len(kinds_found), 4.2))
+    width = 0.8 / max(len(bars), 1)
+    shades = plt.cm.viridis(np.linspace(0.15, 0.85, max(len(bars), 1)))
+    for k, kind in enumerate(kinds_found):
+        for b, (model, variant) in enumerate(bars):
+            values = rows.loc[
+                (rows["kind"] == kind) & (rows["model"] == model) & (rows["variant"] == variant), "genex_mean"
+            ].to_numpy(float)
+            if not len(values):
+                continue
+            estimate = intervals.mean(values, LEVEL)
+            x = k + (b - (len(bars) - 1) / 2) * width
+            ax.bar(x, estimate.estimate, width, color=shades[b], label=f"{model}, {variant}" if k == 0 else None)
+            if np.isfinite(estimate.low):
+                ax.plot([x, x], [estimate.low, estimate.high], color="black", lw=1)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(kinds_found)), [_label(k) for k in kinds_found])
+    ax.set_ylabel("forget set mean GenEx (bits)")
+    ax.set_title(f"GenEx before and after quantisation ({LEVEL:.0%} intervals over units)", loc="left")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def audit_roc(rows: pd.DataFrame, path) -> None:
+    """ROC curves of the membership audit, pooled over units, per kind: before unlearning
+    and at each state. ``rows``: forget and population rows with their ``statistic``
+    (:func:`unlearn_study.analysis.audits.roc_rows`)."""
+    kinds_found = sorted(rows["kind"].unique())
+    fig, axes = plt.subplots(1, len(kinds_found), figsize=(4.6 * len(kinds_found), 4.4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds_found):
+        for i, (state, frame) in enumerate(rows[rows["kind"] == kind].groupby("state")):
+            statistic = frame["statistic"].to_numpy(float)
+            positive = (frame["group"] == "forget").to_numpy()
+            thresholds = np.unique(statistic)[::-1]
+            tpr = [(statistic[positive] >= t).mean() for t in thresholds]
+            fpr = [(statistic[~positive] >= t).mean() for t in thresholds]
+            ax.plot([0, *fpr, 1], [0, *tpr, 1], ls=LINESTYLES[i % len(LINESTYLES)], label=state)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xlim(0, 1)
+        ax.axvline(0.01, color="grey", lw=0.6)
+        ax.set_xlabel("false-positive rate (never-trained members)")
+        ax.set_ylabel("true-positive rate (forget set)")
+        ax.set_title(f"{_label(kind)}: membership (LiRA, pooled units)", fontsize=9)
+        ax.legend(fontsize=7, title="model", title_fontsize=7)
+    _save(fig, path)

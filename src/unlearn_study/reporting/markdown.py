@@ -391,3 +391,153 @@ def document(title: str, *sections: list[str]) -> str:
     for section in sections:
         lines += ["", *section]
     return "\n".join(lines) + "\n"
+
+
+def _estimate(row, column: str, digits: int = 2) -> str:
+    return f"{with_interval(row[column], row[f'{column}_low'], row[f'{column}_high'], digits)} (n={row[f'{column}_n']})"
+
+
+def audits_section(recovered: pd.DataFrame, members: pd.DataFrame, exploratory: pd.DataFrame, level: float) -> list:
+    """Does it stay forgotten? Recovery under relearning and quantisation, membership
+    audits, and the exploratory claims (docs/METHOD.md, *Audits*)."""
+    interval = f"{percent(level)} interval"
+    lines = [
+        "## Does it stay forgotten?",
+        "",
+        "Audits of the unlearnt models (config `audits`; docs/METHOD.md, *Audits*). *Recovery*: the forget set's "
+        "fall in bits beyond the never-trained population's (per token, scaled to each example's length), as a share "
+        "of the GenEx unlearning removed; 1 = all of it back. *Controls*: the same measure on never-trained members "
+        "held out of the population reference, near 0 by construction; — where unlearning removed no GenEx (a "
+        "state reached at step 0). Rows: per kind over the units of one grouping "
+        f"(and per insertion level of the repetition grouping), with {interval}s over units (t, within range).",
+        "",
+    ]
+    if len(recovered):
+        last = recovered.groupby(["audit", "variant"])["step"].transform("max")
+        recovered = recovered[recovered["step"] == last]  # every relearning step: the figure and the tables
+        lines += [
+            "### Relearning and quantisation",
+            "",
+            "At the last relearning step (every step: `summary/audit_recovery_groups.parquet` and the figure).",
+            "",
+        ]
+        lines += table(
+            [
+                "method",
+                "batch",
+                "state",
+                "audit",
+                "variant",
+                "relearning step",
+                "kind",
+                "inserted",
+                "recovery",
+                "controls",
+                "excess bits",
+            ],
+            [
+                [
+                    r["method"],
+                    r["batch"],
+                    r["state"],
+                    r["audit"],
+                    r["variant"],
+                    r["step"],
+                    r["kind"],
+                    r["level"],
+                    _estimate(r, "recovery"),
+                    _estimate(r, "control_recovery"),
+                    _estimate(r, "excess_bits"),
+                ]
+                for _, r in recovered.iterrows()
+            ],
+        )
+        lines.append("")
+    if len(members):
+        lines += [
+            "### Membership audit",
+            "",
+            "LiRA's fixed-variance statistic (out-model bits minus the audited model's, per square-rooted token) of "
+            "the forget set against never-trained population members: AUC and the true-positive rate at 1% "
+            "false positives (0.5 and 0.01 = indistinguishable). The same for the set's trained neighbours that are "
+            "candidates of its kind (they have out-models), and the loss-attack AUC (bits/token) of its neighbours "
+            "that are retained training pairs (every model saw them) against its never-trained neighbours. State "
+            "`before` is the model before unlearning.",
+            "",
+        ]
+        lines += table(
+            [
+                "method",
+                "batch",
+                "state",
+                "kind",
+                "inserted",
+                "AUC",
+                "TPR at 1% FPR",
+                "neighbours: AUC",
+                "neighbours: TPR at 1% FPR",
+                "retained neighbours: loss AUC",
+            ],
+            [
+                [
+                    r["method"],
+                    r["batch"],
+                    r["state"],
+                    r["kind"],
+                    r["level"],
+                    _estimate(r, "auc"),
+                    _estimate(r, "tpr_at_1pct_fpr"),
+                    _estimate(r, "neighbour_auc"),
+                    _estimate(r, "neighbour_tpr_at_1pct_fpr"),
+                    _estimate(r, "retained_neighbour_loss_auc"),
+                ]
+                for _, r in members.iterrows()
+            ],
+        )
+        lines.append("")
+    if len(exploratory):
+        lines += exploratory_claims_section(exploratory, level)
+    return lines
+
+
+def exploratory_claims_section(exploratory: pd.DataFrame, level: float) -> list:
+    lines = [
+        "### Exploratory claims (not the paper's)",
+        "",
+        f"Verdicts from the {percent(level)} interval and after Holm's adjustment over each method, batch size and "
+        "audited state.",
+        "",
+    ]
+    return lines + table(
+        [
+            "claim",
+            "method",
+            "batch",
+            "state",
+            "kind",
+            "statement",
+            "statistic",
+            "estimate",
+            f"{percent(level)} interval",
+            "units",
+            "verdict",
+            "verdict (Holm)",
+        ],
+        [
+            [
+                r.claim,
+                r.method,
+                r.batch,
+                r.rule,
+                r.kind,
+                r.statement,
+                r.statistic,
+                number(r.estimate, 3),
+                f"[{number(r.low, 3)}, {number(r.high, 3)}]",
+                f"{r.n_first}" + (f" vs {r.n_second}" if r.n_second else ""),
+                f"**{r.verdict}**",
+                f"**{r.verdict_holm}**",
+            ]
+            for r in exploratory.itertuples()
+        ],
+    )
