@@ -452,19 +452,23 @@ def _band(ax, frame: pd.DataFrame, x: str, y: str, colour, label: str, linestyle
 
 def audit_relearning(recovered: pd.DataFrame, path) -> None:
     """Recovery of removed GenEx against relearning step, per source (panel), state (line
-    style) and kind (colour); dashed grey-edged: the never-trained controls (near 0 by
-    construction). Step 0 is the unlearnt model (recovery 0)."""
+    style) and kind (colour); grey: the never-trained controls (near 0 by construction).
+    Step 0 is the unlearnt model (recovery 0)."""
     rows = recovered[recovered["audit"] == "relearn"] if len(recovered) else recovered
     sources = sorted(rows["variant"].unique()) if len(rows) else []
     fig, axes = plt.subplots(1, max(len(sources), 1), figsize=(5.2 * max(len(sources), 1), 4.2), squeeze=False)
+    states = sorted(rows["state"].unique()) if len(rows) else []
+    several_methods = len(rows) and rows["method"].nunique() > 1
     for ax, source in zip(axes[0], sources):
         of_source = rows[rows["variant"] == source]
-        for (kind, state), frame in of_source.groupby(["kind", "state"]):
+        for (method, kind, state), frame in of_source.groupby(["method", "kind", "state"]):
             start = frame.drop_duplicates(["forget_set", "seed"]).assign(step=0, recovery=0.0, control_recovery=0.0)
             frame = pd.concat([start, frame], ignore_index=True)
             n = frame.groupby(["forget_set", "seed"]).ngroups
-            _band(ax, frame, "step", "recovery", _colour(kind), f"{_label(kind)} forget set, {state} (n={n})")
-            _band(ax, frame, "step", "control_recovery", "grey", f"{_label(kind)} controls, {state}", linestyle="--")
+            name = f"{_label(kind)}{f' {method}' if several_methods else ''}, {state}"
+            style = LINESTYLES[states.index(state) % len(LINESTYLES)]
+            _band(ax, frame, "step", "recovery", _colour(kind), f"{name}: forget set (n={n})", linestyle=style)
+            _band(ax, frame, "step", "control_recovery", "grey", f"{name}: controls", linestyle=style)
         ax.axhline(0, color="black", lw=0.8)
         ax.axhline(1, color="black", lw=0.6, ls=":")
         ax.set_xlabel(f"relearning steps on {source}")
