@@ -290,15 +290,15 @@ def exploratory_claims(recovered: pd.DataFrame, members: pd.DataFrame, level: fl
                     **labels,
                 )
             )
-            for column, who in (
-                ("neighbour_auc", "trained neighbours of its kind (LiRA)"),
-                ("retained_neighbour_loss_auc", "retained-pair neighbours (loss attack)"),
+            for claim, column, who in (
+                ("X2", "neighbour_auc", "trained neighbours of its kind (LiRA)"),
+                ("X2_retained", "retained_neighbour_loss_auc", "retained-pair neighbours (loss attack)"),
             ):
                 change = (of_kind[column] - before.loc[of_kind.index, column]).dropna()
                 if len(change):
                     family.append(
                         _claim(
-                            "X2",
+                            claim,
                             f"Unlearning exposes the set's {who}: their membership AUC rises",
                             kind,
                             f"{column} at the state - before",
@@ -312,7 +312,7 @@ def exploratory_claims(recovered: pd.DataFrame, members: pd.DataFrame, level: fl
             for source, of_source in relearnt.groupby("variant"):
                 family.append(
                     _claim(
-                        "X3",
+                        f"X3_{source}",
                         f"Relearning on {source} brings back removed GenEx beyond the population's rise",
                         kind,
                         f"recovery after {int(of_source['step'].max())} relearning steps ({source})",
@@ -326,7 +326,7 @@ def exploratory_claims(recovered: pd.DataFrame, members: pd.DataFrame, level: fl
             for width, of_width in quantised.groupby("variant"):
                 family.append(
                     _claim(
-                        "X4",
+                        f"X4_{width}",
                         f"Quantisation ({width}) brings back removed GenEx",
                         kind,
                         f"recovery at {width}",
@@ -341,7 +341,7 @@ def exploratory_claims(recovered: pd.DataFrame, members: pd.DataFrame, level: fl
             for source, of_source in relearnt.groupby("variant"):
                 family.append(
                     _claim(
-                        "X5",
+                        f"X5_{source}",
                         f"OOD sets recover more under relearning ({source}) than ID sets",
                         "ood vs id",
                         f"recovery OOD - ID after relearning ({source})",
