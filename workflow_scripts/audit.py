@@ -11,7 +11,6 @@ hand_to_worker(snakemake, snakemake.input.checkpoint, snakemake.input.data)
 import pandas as pd
 
 from unlearn_study import methods
-from unlearn_study.backends.fairseq.generation import Generation
 from unlearn_study.data import subword
 from unlearn_study.infra.io import write_json, write_parquet
 from unlearn_study.infra.stage import device, job
@@ -19,56 +18,25 @@ from unlearn_study.infra.warm import load_model
 from unlearn_study.study import audit, evaluation, forget_sets, unlearning
 
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
-described = forget_sets.parse(wildcards.forget_set)
+unit = forget_sets.unit_labels(wildcards.forget_set, wildcards.method, wildcards.batch, wildcards.seed)
 run_name = f"audit {wildcards.method} batch-{wildcards.batch} {wildcards.forget_set} seed{wildcards.seed}"
 with job(snakemake, run_name=run_name) as run:
-    unit = {
-        "forget_set": wildcards.forget_set,
-        "method": wildcards.method,
-        "batch": wildcards.batch,
-        "seed": int(wildcards.seed),
-        "kind": described.kind,
-        "grouping": described.grouping,
-        "bucket": described.bucket,
-        "replicate": described.replicate,
-        "half": described.half,
-    }
     run.log_params({("model_seed" if k == "seed" else k): v for k, v in unit.items()})
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = load_model(inputs.checkpoint, inputs.data, device(snakemake))
-    table = pd.read_parquet(inputs.table)
-    strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[described.kind].to_dict()
-    tokens = snakemake.resources.scoring_tokens
-    tests = evaluation.tests(model, table, described.kind, described.half, int(wildcards.seed), strict, p.tests, tokens)
-    neighbours = pd.read_parquet(inputs.neighbours)
-    data = evaluation.job_data(
-        model,
-        sp,
-        kind=described.kind,
-        table=table,
-        forget=pd.read_parquet(inputs.forget),
-        neighbours=neighbours,
-        test=pd.read_parquet(inputs.test),
-        retained=pd.read_parquet(inputs.retained),
-        retain_sample=p.retain_sample,
-        population_size=p.population_sample,
-        seed=p.seed,
-        needs_retain=True,  # the retain source of relearning trains on the pairs retain methods descend on
-        max_tokens=tokens,
-        generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
-        tests=tests,
-    )
+    # needs_retain: the retain source of relearning trains on the pairs retain methods descend on
+    data, table = evaluation.unit_job_data(snakemake, model, sp, unit["kind"], unit["half"], unit["seed"], True)
     settings = audit.Settings(**p.audits)
     extra = audit.audit_data(
         model,
         data,
         table,
-        evaluation.population_sample(table, described.kind, p.population_sample, p.seed),
-        neighbours,
-        described.half,
+        evaluation.population_sample(table, unit["kind"], p.population_sample, p.seed),
+        pd.read_parquet(inputs.neighbours),
+        unit["half"],
         settings,
-        tokens,
+        snakemake.resources.scoring_tokens,
     )
     examples, evaluations, status = audit.audit(
         model,

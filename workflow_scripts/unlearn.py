@@ -10,10 +10,7 @@ hand_to_worker(snakemake, snakemake.input.checkpoint, snakemake.input.data)
 
 import time
 
-import pandas as pd
-
 from unlearn_study import methods, metrics
-from unlearn_study.backends.fairseq.generation import Generation
 from unlearn_study.data import subword
 from unlearn_study.infra.io import write_json, write_parquet
 from unlearn_study.infra.stage import device, job
@@ -21,53 +18,22 @@ from unlearn_study.infra.warm import in_worker, job_started, load_model
 from unlearn_study.study import evaluation, forget_sets, unlearning
 
 inputs, output, p, wildcards = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
-described = forget_sets.parse(wildcards.forget_set)
+labels = forget_sets.unit_labels(wildcards.forget_set, wildcards.method, wildcards.batch, wildcards.seed)
 run_name = f"unlearn {wildcards.method} batch-{wildcards.batch} {wildcards.forget_set} seed{wildcards.seed}"
 with job(snakemake, run_name=run_name) as run:
-    labels = {
-        "forget_set": wildcards.forget_set,
-        "method": wildcards.method,
-        "batch": wildcards.batch,
-        "seed": int(wildcards.seed),
-        "kind": described.kind,
-        "grouping": described.grouping,
-        "bucket": described.bucket,
-        "replicate": described.replicate,
-        "half": described.half,
-    }
     run.log_params({("model_seed" if k == "seed" else k): v for k, v in labels.items()})  # params.seed: the optimiser's
     method = methods.create(wildcards.method, p.method_args)
     sp = subword.load(inputs.spm)
     model = load_model(inputs.checkpoint, inputs.data, device(snakemake))
-    table = pd.read_parquet(inputs.table)
-    strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[described.kind].to_dict()
-    tests = evaluation.tests(
-        model,
-        table,
-        described.kind,
-        described.half,
-        int(wildcards.seed),
-        strict,
-        p.tests,
-        snakemake.resources.scoring_tokens,
-    )
-    data = evaluation.job_data(
+    data, _ = evaluation.unit_job_data(
+        snakemake,
         model,
         sp,
-        kind=described.kind,
-        table=table,
-        forget=pd.read_parquet(inputs.forget),
-        neighbours=pd.read_parquet(inputs.neighbours),
-        test=pd.read_parquet(inputs.test),
-        retained=pd.read_parquet(inputs.retained),
-        retain_sample=p.retain_sample,
-        population_size=p.population_sample,
-        seed=p.seed,
+        labels["kind"],
+        labels["half"],
+        labels["seed"],
         needs_retain=method.needs_retain,
-        max_tokens=snakemake.resources.scoring_tokens,
-        generation=Generation(**p.generation, max_tokens=snakemake.resources.generation_tokens),
         base_path=inputs.base,
-        tests=tests,
     )
     settings = unlearning.Settings(
         **p.settings, batch_size=p.batch_size, retain_batch_size=p.retain_batch_size, seed=p.seed
@@ -77,13 +43,13 @@ with job(snakemake, run_name=run_name) as run:
     computed_on = model.computed_on()  # on every table: the summary refuses to mix devices
     unit = {k: labels[k] for k in ("forget_set", "method", "batch", "seed", "grouping", "bucket", "replicate", "half")}
     write_parquet(result.examples.assign(**unit, **computed_on), output.examples)
-    write_parquet(result.steps.assign(**unit, kind=described.kind, status=result.status, **computed_on), output.steps)
+    write_parquet(result.steps.assign(**unit, kind=labels["kind"], status=result.status, **computed_on), output.steps)
     write_parquet(
         result.translations.assign(**{k: labels[k] for k in ("forget_set", "method", "batch", "seed")}, **computed_on),
         output.translations,
     )
-    write_parquet(result.trace.assign(**unit, kind=described.kind, **computed_on), output.trace)
-    write_parquet(result.population.assign(**unit, kind=described.kind, **computed_on), output.population)
+    write_parquet(result.trace.assign(**unit, kind=labels["kind"], **computed_on), output.trace)
+    write_parquet(result.population.assign(**unit, kind=labels["kind"], **computed_on), output.population)
     write_json(
         {
             "status": result.status,

@@ -41,7 +41,6 @@ from unlearn_study.study.kinds import HALVES
 log = logging.getLogger(__name__)
 
 LAST = "last"  # the state at the run's last step; the other states are named by their rule
-SOURCES = ("retain", "neighbours", "forget")
 REPLAY_TOLERANCE_BITS = 1e-3  # on the CPU the replay is exact; other devices reorder float sums
 
 

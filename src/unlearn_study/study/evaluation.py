@@ -230,6 +230,35 @@ def job_data(
     )
 
 
+def unit_job_data(smk, model, sp, kind: str, half: str, model_seed: int, needs_retain: bool, base_path=None):
+    """(:class:`EvalData` with its :class:`Tests`, the example table) of an unlearning
+    unit's job, from the rule's inputs, params (tests, retain and population samples,
+    seed, generation) and resources (batch budgets): the set-up rules unlearn and audit
+    share."""
+    inputs, p, resources = smk.input, smk.params, smk.resources
+    table = pd.read_parquet(inputs.table)
+    strict = pd.read_parquet(inputs.calibration).set_index("kind").loc[kind].to_dict()
+    data = job_data(
+        model,
+        sp,
+        kind=kind,
+        table=table,
+        forget=pd.read_parquet(inputs.forget),
+        neighbours=pd.read_parquet(inputs.neighbours),
+        test=pd.read_parquet(inputs.test),
+        retained=pd.read_parquet(inputs.retained),
+        retain_sample=p.retain_sample,
+        population_size=p.population_sample,
+        seed=p.seed,
+        needs_retain=needs_retain,
+        max_tokens=resources.scoring_tokens,
+        generation=Generation(**p.generation, max_tokens=resources.generation_tokens),
+        base_path=base_path,
+        tests=tests(model, table, kind, half, model_seed, strict, p.tests, resources.scoring_tokens),
+    )
+    return data, table
+
+
 def greedy(generation: Generation) -> Generation:
     """The generation settings with beam 1: extraction asks what greedy decoding produces."""
     return dataclasses.replace(generation, beam=1)

@@ -40,6 +40,23 @@ class ForgetSetName(NamedTuple):
         return f"{self.kind}-{self.grouping}-{self.bucket}"
 
 
+def unit_labels(forget_set: str, method: str, batch: str, seed) -> dict:
+    """What identifies an unlearning unit and describes its forget set: the labels its
+    jobs (unlearn, audit) put on their tables and MLflow runs."""
+    described = parse(forget_set)
+    return {
+        "forget_set": forget_set,
+        "method": method,
+        "batch": batch,
+        "seed": int(seed),
+        "kind": described.kind,
+        "grouping": described.grouping,
+        "bucket": described.bucket,
+        "replicate": described.replicate,
+        "half": described.half,
+    }
+
+
 def parse(name: str) -> ForgetSetName:
     """The parts of a forget set's name (the one place that knows its format)."""
     match = NAME.match(name)
