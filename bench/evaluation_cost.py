@@ -1,14 +1,16 @@
-"""Where unlearning jobs spend their time: generation vs scoring vs optimiser vs other.
+"""Where unlearning jobs spend their time: generation vs scoring vs optimiser vs the
+per-step tests vs other.
 
 Reads each unlearning job's status.json (paths' unlearn_status: generation_s, scoring_s,
-optimiser_s, accumulated by unlearning.unlearn/evaluate) and its Snakemake benchmark
-(paths' benchmarks_dir, named by rule unlearn's job name in paths.JOBS; s = the job's
-wall time).
-other = wall - (generation + scoring + optimiser): python start and imports, model
+optimiser_s and tracing_s, accumulated by unlearning.unlearn, evaluation.evaluate and
+evaluation.trace, the per-step tests: forget set and damage sample scored at every step)
+and its Snakemake benchmark (paths' benchmarks_dir, named by rule unlearn's job name in
+paths.JOBS; s = the job's wall time).
+other = wall - (generation + scoring + optimiser + tracing): python start and imports, model
 load, reading tables, SentencePiece + fairseq encoding, metric computation, writing
 outputs and MLflow logging. "other" is split with the job log's timestamps (paths'
 logs_dir, same name): 'in-job' = between the first log line that is not MLflow's
-(fairseq's import message, at model load) and the last 'step N' line, minus the three timed parts (model load, encoding, metrics); 'outside' =
+(fairseq's import message, at model load) and the last 'step N' line, minus the four timed parts (model load, encoding, metrics); 'outside' =
 the rest of the wall time (interpreter and Snakemake script start, imports, writing
 outputs, MLflow). The shared step-0 evaluation (rule base_evaluation) runs once per
 model (half and seed); its benchmarks base_evaluation_<half>_seed<s>.tsv are summed.
@@ -42,7 +44,8 @@ common.check_forget_set(p, a.measure)
 R = Path(a.results)
 P = paths.under(a.results)
 
-PARTS = ["generation_s", "scoring_s", "optimiser_s", "other_s"]
+PARTS = ["generation_s", "scoring_s", "optimiser_s", "tracing_s", "other_s"]
+TIMED = PARTS[:4]
 
 
 def logged_span(log):
@@ -77,11 +80,11 @@ for status, job in common.matching(P.unlearn_status):
         "seed": int(job["seed"]),
         "status": st.get("status"),
         "wall_s": wall,
-        **{k: float(st[k]) for k in PARTS[:3]},
+        **{k: float(st.get(k, 0.0)) for k in TIMED},  # no tracing_s: a job before per-step tests
     }
-    row["other_s"] = wall - sum(row[k] for k in PARTS[:3])
+    row["other_s"] = wall - sum(row[k] for k in TIMED)
     span = logged_span(Path(P.log("unlearn").format(**job)))
-    row["other_in_job_s"] = span - sum(row[k] for k in PARTS[:3]) if span is not None else float("nan")
+    row["other_in_job_s"] = span - sum(row[k] for k in TIMED) if span is not None else float("nan")
     row["other_outside_s"] = wall - span if span is not None else float("nan")
     rows.append(row)
 if not rows:
@@ -94,7 +97,7 @@ print(f"{len(df)} unlearning jobs under {R}; shares of each job's wall time (Sna
 labels = df["job"]
 width = max(38, 2 + labels.str.len().max())
 print(
-    f"{'job (' + str(UNLEARNING_DIR) + '/...)':<{width}}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
+    f"{'job (' + str(UNLEARNING_DIR) + '/...)':<{width}}{'wall s':>8}{'gen':>7}{'score':>7}{'optim':>7}{'trace':>7}{'other':>7}{'in-job':>8}{'outside':>8}  largest"
 )
 for label, r in zip(labels, df.itertuples()):
     shares = {k: getattr(r, k) / r.wall_s for k in PARTS}
@@ -107,8 +110,8 @@ for label, r in zip(labels, df.itertuples()):
 shares = {k: float(total[k] / total["wall_s"]) for k in [*PARTS, "other_in_job_s", "other_outside_s"]}
 print(
     f"{'TOTAL':<{width}}{total['wall_s']:>8.1f}"
-    + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[:4])
-    + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[4:])
+    + "".join(f"{100 * v:>6.1f}%" for v in list(shares.values())[: len(PARTS)])
+    + "".join(f"{100 * v:>7.1f}%" for v in list(shares.values())[len(PARTS) :])
 )
 print(
     "\ntotal seconds: "
