@@ -543,6 +543,27 @@ def test_every_audited_unit_has_its_audits_and_the_replay_matched_the_run(tiny_r
             assert {"forget", "population", "neighbour_trained", "neighbour_unseen"} <= set(examples["group"])
 
 
+def test_the_default_audit_settings_run(tiny_run, tmp_path):
+    """config.yaml's audits block (one state, one relearning source, one width; the tiny
+    study audits every source) on one tiny unit: the variants asked for, no other."""
+    results = tmp_path / "results"
+    shutil.copytree(tiny_run, results)
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())["audits"]
+    edit = {"audits": {**default, **{k: TINY["audits"][k] for k in ("replicates", "groupings")}}}
+    target = results / f"audits/{METHODS[0]}/batch-all/{AUDITED[0]}/seed1/examples.parquet"
+    run = snakemake(results, "--", str(target), extra_config=edit)
+    assert run.returncode == 0, run.stderr[-3000:]
+    examples = pd.read_parquet(target)
+    variants = examples.groupby("audit")["variant"].unique().map(set).to_dict()
+    assert variants == {
+        "original": {"fp32"},
+        "unlearnt": {"fp32"},
+        "relearn": set(default["relearn"]["sources"]),
+        "quantisation": {f"int{bits}" for bits in default["quantisation"]["bits"]},
+    }
+    assert set(examples["state"]) == {"before", *default["states"]}
+
+
 def test_recovery_and_membership_recomputed_from_the_raw_tables(tiny_run):
     """Recovery (forget set's excess rise over the reference population, as a share of the
     GenEx removed) and the membership AUC, recomputed by hand from one unit's audit
@@ -590,6 +611,7 @@ def test_recovery_and_membership_recomputed_from_the_raw_tables(tiny_run):
         forget_u.to_numpy()[:, None] == population_u.to_numpy()[None, :]
     ).mean()
     member = members[(members["forget_set"] == name) & (members["method"] == METHODS[0]) & (members["state"] == "last")]
+    assert member["lira_mode"].iloc[0] == "pooled"  # one seed per half
     assert member["auc"].iloc[0] == pytest.approx(auc)
     claims = pd.read_parquet(tiny_run / "summary/claims.parquet")
     exploratory = claims[claims["exploratory"]]

@@ -55,7 +55,8 @@ with job(snakemake) as run:
     model_table = groups.models(trainings, base, references)
     paper_claims = claims.table(boot, settings["min_base_bleu"], base_bleu=float(model_table["bleu"].min()))
     audit_examples, audit_evaluations = gathered(inputs.audit_examples), gathered(inputs.audit_evaluations)
-    recovered, members = audits.per_unit(audit_examples)
+    fits = calibrations.set_index("kind").to_dict("index")  # kind -> its calibration: the LiRA statistic's form
+    recovered, members = audits.per_unit(audit_examples, fits)
     recovery_groups = audits.recovery_groups(recovered, settings["level"])
     membership_groups = audits.membership_groups(members, settings["level"])
     exploratory = audits.exploratory_claims(recovered, members, settings["level"])
@@ -115,7 +116,7 @@ with job(snakemake) as run:
     figures.claims_forest(paper_claims, output.claims_figure)
     figures.audit_relearning(recovered, output.audit_relearning)
     figures.audit_quantisation(audit_evaluations, output.audit_quantisation)
-    figures.audit_roc(audits.roc_rows(audit_examples), output.audit_roc)
+    figures.audit_roc(audits.roc_rows(audit_examples, fits), output.audit_roc)
     figures.metric_curves(scheduled, output.curves)
     figures.indistinguishable_share(
         units.step_shares(trace),

@@ -10,11 +10,15 @@ unlearning removed, ``bits_s(i) - bits_0(i)``. The same measure on *control* mem
 (never-trained population members held out of the reference, as many as the forget
 set) is near zero by construction: it is the check that recovery is not an artefact.
 
-**Membership.** LiRA's fixed-variance, one-sided form with the study's in/out models:
-example z's statistic is ``(bits_out(z) - bits(z)) / sqrt(|y| + 1)`` (its out-models'
-bits against the model under audit's, per square-rooted token: the calibrated tests'
-pooled statistic; the likelihood ratio is monotone in it), for forget examples and for
-never-trained population members alike. Per unit: the AUC of forget against population,
+**Membership.** LiRA's one-sided statistic with the study's in/out models: the
+calibrated test's statistic of the kind (``analysis.calibration``), for forget examples
+and never-trained population members alike (the likelihood ratio is monotone in it).
+``pooled`` (one seed per half; LiRA's fixed variance): ``(bits_out(z) - bits(z)) /
+sqrt(|y| + 1)``, z's out-models' bits against the audited model's, per square-rooted
+token. ``per_example`` (several seeds per half; offline per-example LiRA): ``(mean_out(z)
+- bits(z)) / (sd_out(z) sqrt(1 + 1/S))``, with z's own out-models' mean and standard
+deviation over the S seeds (a population member's out-models are those of the half the
+audited model is not from). Per unit: the AUC of forget against population,
 and the share of the forget set above the population's 99th percentile (TPR at 1% FPR).
 The forget set's trained neighbours that are candidates of its kind get the same
 statistic; those that are retained training pairs have no out-model (every model
@@ -31,7 +35,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from unlearn_study.analysis import intervals
+from unlearn_study.analysis import calibration, intervals
 from unlearn_study.analysis.claims import one_grouping
 from unlearn_study.analysis.uncertainty import verdict
 from unlearn_study.analysis.units import UNIT
@@ -92,32 +96,39 @@ def auc(positives, negatives) -> float:
     return float(((positives > negatives) + 0.5 * (positives == negatives)).mean())
 
 
-def lira_statistic(rows: pd.DataFrame) -> np.ndarray:
+def lira_statistic(rows: pd.DataFrame, fit: dict) -> np.ndarray:
+    """``fit``: the kind's calibration (``mode``, ``seeds_per_half``)."""
+    if fit["mode"] == "per_example":
+        return calibration.t_statistic(rows["bits_out_mean"], rows["bits_out_sd"], fit["seeds_per_half"], rows["bits"])
     return (rows["bits_out"].to_numpy(float) - rows["bits"].to_numpy(float)) / np.sqrt(_tokens(rows))
 
 
-def roc_rows(examples: pd.DataFrame) -> pd.DataFrame:
+def roc_rows(examples: pd.DataFrame, fits: dict) -> pd.DataFrame:
     """The forget and population rows of the models before unlearning and at each state,
-    with their LiRA ``statistic``: what the ROC figure pools."""
+    with their LiRA ``statistic``: what the ROC figure pools. ``fits``: kind -> calibration."""
     rows = examples[examples["audit"].isin(["original", "unlearnt"]) & examples["group"].isin(["forget", "population"])]
-    return rows.assign(statistic=lira_statistic(rows))
+    statistic = pd.Series(np.nan, index=rows.index)
+    for kind, of_kind in rows.groupby("kind"):
+        statistic.loc[of_kind.index] = lira_statistic(of_kind, fits[kind])
+    return rows.assign(statistic=statistic)
 
 
 def _loss(rows: pd.DataFrame) -> np.ndarray:
     return -(rows["bits"].to_numpy(float) / _tokens(rows))
 
 
-def membership(evaluation: pd.DataFrame, kind: str) -> dict:
-    """Of one evaluation of a unit of ``kind``: AUC and TPR at 1% FPR of the forget set
-    against the population (LiRA statistic); the same for the trained neighbours that are
-    candidates of ``kind`` (they have out-models); the loss-attack AUC of the trained
-    neighbours that are retained training pairs against the never-trained neighbours."""
+def membership(evaluation: pd.DataFrame, kind: str, fit: dict) -> dict:
+    """Of one evaluation of a unit of ``kind`` (``fit``: its calibration): AUC and TPR at
+    1% FPR of the forget set against the population (LiRA statistic); the same for the
+    trained neighbours that are candidates of ``kind`` (they have out-models); the
+    loss-attack AUC of the trained neighbours that are retained training pairs against the
+    never-trained neighbours."""
     group = evaluation["group"]
-    population = lira_statistic(evaluation[group == "population"])
+    population = lira_statistic(evaluation[group == "population"], fit)
     threshold = np.quantile(population, 1 - FPR, method="higher")
-    forget = lira_statistic(evaluation[group == "forget"])
+    forget = lira_statistic(evaluation[group == "forget"], fit)
     trained = evaluation[group == "neighbour_trained"]
-    candidates = lira_statistic(trained[trained["example_kind"] == kind])
+    candidates = lira_statistic(trained[trained["example_kind"] == kind], fit)
     retained = trained[trained["example_kind"] == "retained"]
     none = np.nan
     return {
@@ -131,18 +142,23 @@ def membership(evaluation: pd.DataFrame, kind: str) -> dict:
     }
 
 
-def per_unit(examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def per_unit(examples: pd.DataFrame, fits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(recovery table: one row per unit, state and variant evaluation; membership table:
-    one row per unit and evaluated state, ``before`` included)."""
+    one row per unit and evaluated state, ``before`` included). ``fits``: kind -> its
+    calibration (``mode``, ``seeds_per_half``)."""
     recovered, members = [], []
     for key, unit in examples.groupby(UNIT_COLUMNS, sort=True):
         labels = dict(zip(UNIT_COLUMNS, key, strict=True))
+        fit = fits[labels["kind"]]
         evaluations = {k: rows for k, rows in unit.groupby(["state", "audit", "variant", "step"])}
         original = next(rows for (_, audit, *_), rows in evaluations.items() if audit == "original")
         states = {state: rows for (state, audit, *_), rows in evaluations.items() if audit == "unlearnt"}
-        members.append({**labels, "state": "before", "state_step": 0, **membership(original, labels["kind"])})
+        mode = {"lira_mode": fit["mode"]}
+        before = membership(original, labels["kind"], fit)
+        members.append({**labels, "state": "before", "state_step": 0, **mode, **before})
         members += [
-            {**labels, "state": s, "state_step": int(rows["state_step"].iloc[0]), **membership(rows, labels["kind"])}
+            {**labels, "state": s, "state_step": int(rows["state_step"].iloc[0]), **mode}
+            | membership(rows, labels["kind"], fit)
             for s, rows in states.items()
         ]
         for (state, audit, variant, step), rows in evaluations.items():

@@ -457,7 +457,8 @@ def audits_section(recovered: pd.DataFrame, members: pd.DataFrame, exploratory: 
         lines += [
             "### Membership audit",
             "",
-            "LiRA's fixed-variance statistic (out-model bits minus the audited model's, per square-rooted token) of "
+            "LiRA's statistic, in the form of the calibrated test (pooled: out-model bits minus the audited model's, "
+            "per square-rooted token; per_example: the same over the example's own out-model spread), of "
             "the forget set against never-trained population members: AUC and the true-positive rate at 1% "
             "false positives (0.5 and 0.01 = indistinguishable). The same for the set's trained neighbours that are "
             "candidates of its kind (they have out-models), and the loss-attack AUC (bits/token) of its neighbours "

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from unlearn_study.analysis import calibration
 from unlearn_study.backends.fairseq import scoring
 from unlearn_study.backends.fairseq.generation import translate
 from unlearn_study.metrics import core
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 LAST = "last"  # the state at the run's last step; the other states are named by their rule
 REPLAY_TOLERANCE_BITS = 1e-3  # on the CPU the replay is exact; other devices reorder float sums
+# Out-model bits of an example (study.examples): LME over the out-models' seeds (the pooled
+# membership statistic), their plain mean and standard deviation (the per-example one).
+OUT_COLUMNS = ("bits_out", "bits_out_mean", "bits_out_sd")
 
 
 @dataclass(frozen=True)
@@ -129,15 +133,15 @@ def quantised(model, bits: int):
 @dataclass
 class AuditData:
     """What an audit adds to the unlearning job's :class:`EvalData`: the population
-    sample's out-model bits; each unique neighbour's group (trained, unseen), kind (a
-    candidate kind, or ``retained`` for the training pairs every model saw) and out-model
-    bits (candidates only: the others have no out-model); the pairs each relearning source
-    trains on (with the forget example ids it trains on)."""
+    sample's out-model bits (``OUT_COLUMNS``); each unique neighbour's group (trained,
+    unseen), kind (a candidate kind, or ``retained`` for the training pairs every model
+    saw) and out-model bits (candidates only: the others have no out-model); the pairs
+    each relearning source trains on (with the forget example ids it trains on)."""
 
-    population_bits_out: np.ndarray
+    population_out: pd.DataFrame
     neighbour_groups: list
     neighbour_kinds: list
-    neighbour_bits_out: np.ndarray
+    neighbour_out: pd.DataFrame
     relearn_pairs: dict  # source -> (EncodedPairs, forget example ids trained on)
 
 
@@ -161,21 +165,26 @@ def audit_data(
     neighbour_kinds = np.where(
         candidate, known["kind"].fillna(""), np.where(known["kind"].isna(), "retained", known["kind"])
     )
+
+    def forget_share():
+        forget = data.forget
+        take = min(max(1, int(round(settings.forget_fraction * len(forget)))), len(forget) - 1)
+        rng = np.random.default_rng(settings.seed)
+        chosen = forget.iloc[np.sort(rng.choice(len(forget), size=take, replace=False))]
+        return evaluation.encode(model, chosen, max_tokens), chosen["example_id"].tolist()
+
     trained = neighbours[neighbours["group"] == "trained"].drop_duplicates("example_id")
-    forget = data.forget
-    take = min(max(1, int(round(settings.forget_fraction * len(forget)))), len(forget) - 1)
-    chosen = forget.iloc[np.sort(np.random.default_rng(settings.seed).choice(len(forget), size=take, replace=False))]
-    sources = {
-        "retain": (data.retain_train_pairs, []),
-        "neighbours": (evaluation.encode(model, trained, max_tokens), []),
-        "forget": (evaluation.encode(model, chosen, max_tokens), chosen["example_id"].tolist()),
+    sources = {  # built only for the sources audited (forget_fraction is None without ``forget``)
+        "retain": lambda: (data.retain_train_pairs, []),
+        "neighbours": lambda: (evaluation.encode(model, trained, max_tokens), []),
+        "forget": forget_share,
     }
     return AuditData(
-        population_bits_out=population_bits_out(population, half),
+        population_out=population_out(population, half),
         neighbour_groups=groups,
         neighbour_kinds=neighbour_kinds.tolist(),
-        neighbour_bits_out=np.where(candidate, known["bits_out"].to_numpy(float), np.nan),
-        relearn_pairs={source: sources[source] for source in settings.relearn_sources},
+        neighbour_out=known[list(OUT_COLUMNS)].astype(float).where(candidate[:, None]).reset_index(drop=True),
+        relearn_pairs={source: sources[source]() for source in settings.relearn_sources},
     )
 
 
@@ -223,7 +232,7 @@ def evaluate(model, data: EvalData, extra: AuditData, damage0: np.ndarray | None
                 "example_id": forget["example_id"],
                 "target_len": forget["target_len"],
                 "bits": forget["bits"],
-                "bits_out": data.forget["bits_out"].to_numpy(),
+                **{c: data.forget[c].to_numpy(float) for c in OUT_COLUMNS},
                 "strict": forget["strict"],
                 "specific": forget["specific"],
                 "extracted": extracted,
@@ -235,7 +244,7 @@ def evaluate(model, data: EvalData, extra: AuditData, damage0: np.ndarray | None
                 "example_id": data.population_ids,
                 "target_len": data.population.target_lengths,
                 "bits": population_bits,
-                "bits_out": extra.population_bits_out,
+                **{c: extra.population_out[c].to_numpy() for c in OUT_COLUMNS},
             }
         ),
         pd.DataFrame(
@@ -245,7 +254,7 @@ def evaluate(model, data: EvalData, extra: AuditData, damage0: np.ndarray | None
                 "example_id": data.neighbour_ids,
                 "target_len": data.neighbour_pairs.target_lengths,
                 "bits": neighbour_bits,
-                "bits_out": extra.neighbour_bits_out,
+                **{c: extra.neighbour_out[c].to_numpy() for c in OUT_COLUMNS},
             }
         ),
     ]
@@ -260,10 +269,18 @@ def evaluate(model, data: EvalData, extra: AuditData, damage0: np.ndarray | None
     return Evaluation(pd.concat(groups, ignore_index=True), summary), traced.damage_bits
 
 
-def population_bits_out(population: pd.DataFrame, half: str) -> np.ndarray:
-    """A never-trained member's out-model bits for a model of ``half``: the other half's
-    models (LME over its seeds), as for a candidate of ``half``."""
-    return population[f"bits_{HALVES[1 - HALVES.index(half)]}"].to_numpy()
+def population_out(population: pd.DataFrame, half: str) -> pd.DataFrame:
+    """A never-trained member's out-model bits for a model of ``half`` (``OUT_COLUMNS``):
+    the other half's models, as for a candidate of ``half`` (study.examples)."""
+    other = HALVES[1 - HALVES.index(half)]
+    seeds = population[calibration.seed_columns(population, other)].to_numpy(float)
+    return pd.DataFrame(
+        {
+            "bits_out": population[f"bits_{other}"].to_numpy(float),
+            "bits_out_mean": seeds.mean(axis=1),
+            "bits_out_sd": seeds.std(axis=1, ddof=1) if seeds.shape[1] > 1 else np.nan,
+        }
+    )
 
 
 def audit(model, data: EvalData, extra: AuditData, method, unlearning_settings, settings: Settings, trace, steps):
