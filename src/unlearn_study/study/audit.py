@@ -183,7 +183,7 @@ def audit_data(
         population_out=population_out(population, half),
         neighbour_groups=groups,
         neighbour_kinds=neighbour_kinds.tolist(),
-        neighbour_out=known[list(OUT_COLUMNS)].astype(float).where(candidate[:, None]).reset_index(drop=True),
+        neighbour_out=known[list(OUT_COLUMNS)].astype(float).reset_index(drop=True).where(pd.Series(candidate), axis=0),
         relearn_pairs={source: sources[source]() for source in settings.relearn_sources},
     )
 
