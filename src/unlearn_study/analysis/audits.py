@@ -293,19 +293,30 @@ def exploratory_claims(recovered: pd.DataFrame, members: pd.DataFrame, level: fl
         family = []
         for kind in kinds:
             of_kind = unit_members[unit_members["kind"] == kind].set_index(UNIT_COLUMNS)
-            family.append(
-                _claim(
-                    "X1",
-                    "Unlearnt sets stay distinguishable from never-trained members (membership AUC above 0.5)",
-                    kind,
-                    "membership AUC - 0.5 at the audited state",
-                    "auc",
-                    of_kind["auc"].to_numpy(float) - 0.5,
-                    None,
-                    (-0.5, 0.5),
-                    **labels,
+            # One-sided LiRA: an over-unlearnt set (AUC below 0.5) is as distinguishable as a
+            # remembered one, on the other side; each direction is a claim of its own.
+            for claim, statement, sign in (
+                ("X1", "Unlearnt sets stay more member-like than never-trained members (membership AUC above 0.5)", 1),
+                (
+                    "X1_overshoot",
+                    "Unlearning overshoots: unlearnt sets look less member-like than never-trained members "
+                    "(membership AUC below 0.5), itself a membership signal",
+                    -1,
+                ),
+            ):
+                family.append(
+                    _claim(
+                        claim,
+                        statement,
+                        kind,
+                        "membership AUC - 0.5 at the audited state" if sign > 0 else "0.5 - membership AUC",
+                        "auc",
+                        sign * (of_kind["auc"].to_numpy(float) - 0.5),
+                        None,
+                        (-0.5, 0.5),
+                        **labels,
+                    )
                 )
-            )
             for claim, column, who in (
                 ("X2", "neighbour_auc", "trained neighbours of its kind (LiRA)"),
                 ("X2_retained", "retained_neighbour_loss_auc", "retained-pair neighbours (loss attack)"),
