@@ -4,7 +4,7 @@ Runs the complete pipeline from scratch (a fresh results directory per point, un
 <bench-dir>/scaling/) for each training-corpus size (`corpus.max_train_pairs`) and each
 number of forget sets, and reports per point: Snakemake's wall time for the whole run, the
 summed wall time of the benchmarked jobs per rule (train = train_model, score =
-score_model, base = base_evaluation, unlearn; the other rules' jobs are cheap and are
+score_model, base = base_evaluation, unlearn, audit; the other rules' jobs are cheap and are
 kept under their rule's name in the JSON only; the rule is read from the benchmark
 file's name, common.benchmark_job) and the peak RSS of any job. Then fits time ~ size^k
 (corpus axis) and time = a + b * n_sets (forget-set axis).
@@ -18,7 +18,8 @@ its models' training pairs (estimated_max_update; patience is set so that early 
 cannot end training sooner); each point records the epochs and updates its models actually
 trained. Each bucket has one forget set (forget_sets.replicates 1, all from half A), so
 that the forget-set ladder counts sets as before; every forget set is unlearnt by each of
-config.yaml's unlearning.methods from each of its unlearning.seeds. The forget-set axis
+config.yaml's unlearning.methods from each of its unlearning.seeds, and each unlearning
+unit is audited (audits.replicates [1], every grouping) with config.yaml's audit settings. The forget-set axis
 runs at the smallest corpus size; its 3-set point is the corpus axis's smallest point,
 which is reused.
 """
@@ -44,15 +45,21 @@ from unlearn_study.study import forget_sets, kinds
 
 ROOT = Path(__file__).resolve().parents[1]
 # number of forget sets -> (kinds, groupings); buckets: 3 terciles each, 3 repetition levels
-# (config.yaml's canaries.repetitions); one replicate per bucket
+# (config.yaml's id_sets and canaries repetitions); one replicate per bucket
 FORGET_SET_LADDER = {
     3: ([kinds.ID.name], [kinds.DIFFICULTY.name]),
     6: (list(kinds.KINDS), [kinds.DIFFICULTY.name]),
     12: (list(kinds.KINDS), [kinds.DIFFICULTY.name, kinds.MEMORISATION.name]),
-    15: (list(kinds.KINDS), list(kinds.GROUPINGS)),
+    18: (list(kinds.KINDS), list(kinds.GROUPINGS)),
 }
 # Column of each costly rule in the tables and JSON (other rules: their own name, JSON only).
-RULE_COLUMNS = {"train_model": "train", "score_model": "score", "base_evaluation": "base", "unlearn": "unlearn"}
+RULE_COLUMNS = {
+    "train_model": "train",
+    "score_model": "score",
+    "base_evaluation": "base",
+    "unlearn": "unlearn",
+    "audit": "audit",
+}
 # Training pairs per update at model.max_tokens 2048 in the default study (2,400 updates are
 # about 7 epochs of its ~19,500 training pairs per model); proportional to model.max_tokens.
 PAIRS_PER_UPDATE_AT_2048 = 57
@@ -61,10 +68,11 @@ PAIRS_PER_UPDATE_AT_2048 = 57
 def model_training_pairs(cfg: dict, corpus_size: int) -> int:
     """Training pairs of one model (binarize.training_pairs): the retained pairs (the corpus
     minus the ID candidates and population), its half's ID candidates and its half's
-    canaries, each repeated its number of times."""
+    canaries, each repeated its level's number of times."""
     ids, canaries = cfg["id_sets"], cfg["canaries"]
-    retained = corpus_size - ids["n_candidates"] - ids["n_population"]
-    return retained + ids["n_candidates"] // 2 + canaries["per_level"] // 2 * sum(canaries["repetitions"])
+    retained = corpus_size - ids["per_level"] * len(ids["repetitions"]) - ids["n_population"]
+    inserted = sum(c["per_level"] // 2 * sum(c["repetitions"]) for c in (ids, canaries))
+    return retained + inserted
 
 
 def estimated_max_update(cfg: dict, corpus_size: int, epochs: float) -> int:
@@ -89,6 +97,9 @@ def point_override(overrides: dict, name: str, results: Path, corpus_size: int, 
         "results_dir": str(results),
         "corpus": {"max_train_pairs": corpus_size},
         "forget_sets": {"kinds": kinds, "groupings": groupings, "replicates": 1},
+        # config.yaml audits replicates 1-2 of the repetition grouping; a point has one
+        # replicate and maybe no repetition sets, so it audits every forget set it has
+        "audits": {"replicates": [1], "groupings": None},
     }
 
 
@@ -183,7 +194,7 @@ def fmt_row(pt):
 def main():
     p = common.parser(__doc__, results=False, device_help="model.device of every point")
     p.add_argument("--sizes", type=int, nargs="+", default=[2500, 5000, 10000], help="corpus.max_train_pairs values")
-    p.add_argument("--forget-sets", type=int, nargs="+", default=[3, 6, 15], choices=sorted(FORGET_SET_LADDER))
+    p.add_argument("--forget-sets", type=int, nargs="+", default=[3, 6, 18], choices=sorted(FORGET_SET_LADDER))
     p.add_argument(
         "--epochs", type=float, default=2, help="training epochs of every point (model.max_update, estimated)"
     )
@@ -212,9 +223,7 @@ def main():
         if (smallest, n) not in points:
             points[(smallest, n)] = run_point(a, overrides, f"corpus{smallest}_sets{n}", smallest, n)
 
-    header = (
-        f"{'pairs':>7}{'sets':>6}{'wall s':>9}{'train s':>9}{'score s':>9}{'base s':>9}{'unlearn':>9}{'rss MB':>10}"
-    )
+    header = f"{'pairs':>7}{'sets':>6}{'wall s':>9}{'train s':>9}{'score s':>9}{'base s':>9}{'unlearn':>9}{'audit':>9}{'rss MB':>10}"
     print("\njob columns: summed wall seconds of that rule's jobs (jobs may run in parallel)")
     for axis, keys in (
         ("corpus size (3 forget sets)", [(s, 3) for s in sorted(a.sizes)]),
