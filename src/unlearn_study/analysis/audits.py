@@ -153,13 +153,10 @@ def per_unit(examples: pd.DataFrame, fits: dict) -> tuple[pd.DataFrame, pd.DataF
         evaluations = {k: rows for k, rows in unit.groupby(["state", "audit", "variant", "step"])}
         original = next(rows for (_, audit, *_), rows in evaluations.items() if audit == "original")
         states = {state: rows for (state, audit, *_), rows in evaluations.items() if audit == "unlearnt"}
-        mode = {"lira_mode": fit["mode"]}
-        before = membership(original, labels["kind"], fit)
-        members.append({**labels, "state": "before", "state_step": 0, **mode, **before})
+        evaluated = [("before", 0, original)] + [(s, int(r["state_step"].iloc[0]), r) for s, r in states.items()]
         members += [
-            {**labels, "state": s, "state_step": int(rows["state_step"].iloc[0]), **mode}
-            | membership(rows, labels["kind"], fit)
-            for s, rows in states.items()
+            {**labels, "state": s, "state_step": step, "lira_mode": fit["mode"], **membership(r, labels["kind"], fit)}
+            for s, step, r in evaluated
         ]
         for (state, audit, variant, step), rows in evaluations.items():
             if audit not in ("relearn", "quantisation") or state == "before":
